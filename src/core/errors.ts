@@ -74,8 +74,8 @@ export class BrokerError extends Error {
   }
 }
 
-/** True if `value` is a BrokerError, optionally of the given kind or code. */
-export function isBrokerError(value: unknown, kindOrCode?: ErrorKind | string): value is BrokerError {
+/** True if `value` is a BrokerError, optionally of the given kind (an {@link ErrorKind}) or code. */
+export function isBrokerError(value: unknown, kindOrCode?: string): value is BrokerError {
   if (!(value instanceof BrokerError)) return false;
   return kindOrCode === undefined || value.kind === kindOrCode || value.code === kindOrCode;
 }

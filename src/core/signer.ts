@@ -86,6 +86,34 @@ export function verifySignature(
   }
 }
 
+/**
+ * {@link verifySignature} on libuv's thread pool: the event loop stays free and a second core
+ * verifies while the first signs. Resolves false for a malformed signature.
+ */
+export function verifySignatureAsync(
+  algorithm: SignatureAlgorithm,
+  publicKey: KeyObject,
+  data: Uint8Array,
+  signature: Uint8Array,
+): Promise<boolean> {
+  const isEcdsa = algorithm === 'ES256' || algorithm === 'ES384';
+  return new Promise((resolve) => {
+    try {
+      cryptoVerify(
+        digestOf(algorithm),
+        data,
+        isEcdsa ? { key: publicKey, dsaEncoding: 'ieee-p1363' } : publicKey,
+        signature,
+        (error, valid) => {
+          resolve(error === null && valid);
+        },
+      );
+    } catch {
+      resolve(false);
+    }
+  });
+}
+
 /** The key type of a public key, or null if credbroker does not use that type. */
 export function keyTypeOf(publicKey: KeyObject): KeyType | null {
   const details = publicKey.asymmetricKeyDetails;

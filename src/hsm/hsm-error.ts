@@ -5,7 +5,7 @@
  * log message. PIN errors are fatal and never retried: each retry burns one of the token's few
  * PIN attempts. Lost sessions and devices are `unavailable` and retried with backoff.
  */
-import * as pkcs11js from 'pkcs11js';
+import pkcs11js from 'pkcs11js';
 import { BrokerError } from '../core/index.js';
 
 /** What was being done when PKCS#11 failed, for the message. */

@@ -11,7 +11,7 @@ import type { KeyObject } from 'node:crypto';
 import {
   ALGORITHM_OF_KEY_TYPE,
   BrokerError,
-  verifySignature,
+  verifySignatureAsync,
   type KeyType,
   type SignatureAlgorithm,
   type Signer,
@@ -73,7 +73,7 @@ export class HsmSigner implements Signer {
       let signature = await token.signRaw(this.keyLabel, this.keyType, data);
       const corrupt = token.testHooks.afterSign;
       if (corrupt !== undefined) signature = corrupt(signature, this.keyLabel);
-      if (!token.verifyAfterSign || verifySignature(this.algorithm, this.publicKey, data, signature)) {
+      if (!token.verifyAfterSign || (await verifySignatureAsync(this.algorithm, this.publicKey, data, signature))) {
         token.stats.signatures++;
         return signature;
       }

@@ -13,7 +13,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { createHash, type KeyObject } from 'node:crypto';
-import * as pkcs11js from 'pkcs11js';
+import pkcs11js from 'pkcs11js';
 import {
   BrokerError,
   KEY_TYPES,

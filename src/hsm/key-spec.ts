@@ -3,7 +3,7 @@
  * whether we hash in software first, and how to read the public key back.
  */
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
-import * as pkcs11js from 'pkcs11js';
+import pkcs11js from 'pkcs11js';
 import { DerReader, type KeyType } from '../core/index.js';
 
 /** CKM_EDDSA (PKCS#11 3.0); pkcs11js 2.1.7 has no constant for it. */

@@ -7,7 +7,7 @@
  * and concurrent sessions (our async signing) corrupt each other.
  */
 import { accessSync, constants as fsConstants, existsSync } from 'node:fs';
-import * as pkcs11js from 'pkcs11js';
+import pkcs11js from 'pkcs11js';
 import { BrokerError } from '../core/index.js';
 import { ckrName } from './hsm-error.js';
 

@@ -2,7 +2,7 @@
  * Tokens are chosen by label, never by slot index: slot numbers change when a token is
  * initialised (SoftHSM reassigns them) and differ between machines.
  */
-import * as pkcs11js from 'pkcs11js';
+import pkcs11js from 'pkcs11js';
 import { BrokerError } from '../core/index.js';
 import { toHsmError } from './hsm-error.js';
 

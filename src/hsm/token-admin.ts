@@ -2,7 +2,7 @@
  * Token administration for `credbroker hsm`: listing tokens and initialising a new one.
  * PINs arrive as Secrets from secret sources (file, fd, prompt), never from argv.
  */
-import * as pkcs11js from 'pkcs11js';
+import pkcs11js from 'pkcs11js';
 import { BrokerError, type Secret } from '../core/index.js';
 import { toHsmError } from './hsm-error.js';
 import { Pkcs11Library, resolveModulePath } from './pkcs11-library.js';
