@@ -176,17 +176,21 @@ export class HsmToken extends EventEmitter {
    *   `hsm.pin_locked`, `hsm.user_pin_not_initialized`, `hsm.session_lost`
    */
   static open(options: HsmTokenOptions): Promise<HsmToken> {
-    const sessions = options.sessions ?? 4;
-    if (!Number.isInteger(sessions) || sessions < 1 || sessions > 64) {
-      throw new RangeError(`hsm sessions must be an integer from 1 to 64, got ${sessions}`);
-    }
-    const library = Pkcs11Library.acquire(resolveModulePath(options.modulePath));
     try {
-      const { slot, sessions: handles } = connect(library.api, options.tokenLabel, options.pin, sessions);
-      return Promise.resolve(new HsmToken(library, slot, handles, options));
+      const sessions = options.sessions ?? 4;
+      if (!Number.isInteger(sessions) || sessions < 1 || sessions > 64) {
+        throw new RangeError(`hsm sessions must be an integer from 1 to 64, got ${sessions}`);
+      }
+      const library = Pkcs11Library.acquire(resolveModulePath(options.modulePath));
+      try {
+        const { slot, sessions: handles } = connect(library.api, options.tokenLabel, options.pin, sessions);
+        return Promise.resolve(new HsmToken(library, slot, handles, options));
+      } catch (error) {
+        library.release();
+        throw error;
+      }
     } catch (error) {
-      library.release();
-      throw error;
+      return Promise.reject(error as Error);
     }
   }
 

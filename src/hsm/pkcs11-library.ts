@@ -28,12 +28,14 @@ export const SOFTHSM_INSTALL_HINT =
   'install SoftHSM 2 (Debian/Ubuntu: apt-get install -y softhsm2 opensc; Fedora: dnf install softhsm; macOS: brew install softhsm) or set hsm.module to your PKCS#11 module';
 
 /**
- * Chooses the module path: the configured one (which must exist and be readable), else the first
- * default that exists.
+ * Chooses the module path: the configured one (a path must exist and be readable; a bare file
+ * name is searched by the dynamic loader), else the first default that exists.
  * @throws BrokerError `hsm.module_not_found` naming the path or the paths searched
  */
 export function resolveModulePath(configured?: string): string {
   if (configured !== undefined) {
+    // A bare file name (`libsofthsm2.so`) is left to the dynamic loader's search path.
+    if (!configured.includes('/')) return configured;
     try {
       accessSync(configured, fsConstants.R_OK);
     } catch (error) {
