@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { Command, Option } from 'commander';
 import { BrokerError, KEY_TYPES, verifySignature, type KeyType, type Logger } from '../core/index.js';
 import { brokerConfigSchema, loadConfigFile, readSecret } from '../config/index.js';
-import { HsmSigner, HsmToken, initToken, listTokens, type HsmTokenOptions, type SignMode } from '../hsm/index.js';
+import { HsmSigner, HsmToken, initToken, listTokens, type HsmTokenOptions } from '../hsm/index.js';
 import { addSecretFlags, readSecretFromFlags } from './secret-flags.js';
 import type { Output } from './output.js';
 
@@ -42,7 +42,7 @@ async function openToken(flags: TokenFlags, logger: Logger, extra: Partial<HsmTo
       tokenLabel: config.hsm.token,
       pin,
       sessions: config.hsm.sessions,
-      signMode: config.hsm.signMode as SignMode,
+      signMode: config.hsm.signMode,
       verifyAfterSign: config.hsm.verifyAfterSign,
     };
   } else {
@@ -76,7 +76,10 @@ export function hsmCommand(output: Output, logger: Logger): Command {
     .option('--json', 'print JSON')
     .action((flags: { module?: string; json?: boolean }) => {
       const tokens = listTokens(flags.module);
-      if (flags.json === true) return output.json(tokens);
+      if (flags.json === true) {
+        output.json(tokens);
+        return;
+      }
       output.table(
         ['label', 'initialised', 'user PIN', 'manufacturer', 'model', 'serial'],
         tokens.map((t) => [
@@ -134,7 +137,8 @@ export function hsmCommand(output: Output, logger: Logger): Command {
       try {
         const keys = await token.listKeys();
         if (flags.json === true) {
-          return output.json(keys.map(({ publicKey: _publicKey, ...rest }) => rest));
+          output.json(keys.map(({ publicKey: _publicKey, ...rest }) => rest));
+          return;
         }
         output.table(
           ['label', 'type', 'id', 'sensitive', 'extractable', 'always sensitive', 'never extractable', 'spki sha256'],

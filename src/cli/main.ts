@@ -19,7 +19,14 @@ export function buildProgram(output: Output, logger: Logger): Command {
     .description('internal PKI and credential broker: HSM-held CA keys, short-lived certificates and tokens over mTLS gRPC')
     .showHelpAfterError()
     .exitOverride()
-    .configureOutput({ writeErr: (text) => output.error(text.trimEnd()), writeOut: (text) => output.line(text.trimEnd()) });
+    .configureOutput({
+      writeErr: (text) => {
+        output.error(text.trimEnd());
+      },
+      writeOut: (text) => {
+        output.line(text.trimEnd());
+      },
+    });
   program.addCommand(hsmCommand(output, logger));
   for (const command of program.commands) {
     command.exitOverride();

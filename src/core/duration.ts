@@ -34,7 +34,7 @@ export function parseDurationMs(text: string): number {
   }
   let totalMs = 0;
   for (const [, amount, unit] of trimmed.matchAll(PART)) {
-    totalMs += Number(amount) * (UNIT_MS[unit] ?? Number.NaN);
+    totalMs += Number(amount) * (UNIT_MS[unit ?? ''] ?? Number.NaN);
   }
   if (!Number.isSafeInteger(totalMs)) throw new RangeError(`duration "${text}" is too large`);
   return totalMs;

@@ -47,7 +47,11 @@ export type SetTimer = (callback: () => void, delayMs: number) => { cancel(): vo
 const defaultSetTimer: SetTimer = (callback, delayMs) => {
   const timer = setTimeout(callback, delayMs);
   timer.unref();
-  return { cancel: () => clearTimeout(timer) };
+  return {
+    cancel: () => {
+      clearTimeout(timer);
+    },
+  };
 };
 
 /** Test seams. Never set in production configuration. */
@@ -190,7 +194,7 @@ export class HsmToken extends EventEmitter {
         throw error;
       }
     } catch (error) {
-      return Promise.reject(error as Error);
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
   }
 

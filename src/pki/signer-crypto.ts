@@ -23,9 +23,9 @@ type RsaHashedImportParams = webcrypto.RsaHashedImportParams;
 /** WebCrypto parameters of each signature algorithm: for signing and for importing the key. */
 export const WEBCRYPTO_ALGORITHMS: Readonly<Record<SignatureAlgorithm, { sign: Algorithm | EcdsaParams | RsaHashedImportParams; key: EcKeyImportParams | RsaHashedImportParams | Algorithm }>> =
   Object.freeze({
-    ES256: { sign: { name: 'ECDSA', hash: 'SHA-256' } as EcdsaParams, key: { name: 'ECDSA', namedCurve: 'P-256' } },
-    ES384: { sign: { name: 'ECDSA', hash: 'SHA-384' } as EcdsaParams, key: { name: 'ECDSA', namedCurve: 'P-384' } },
-    RS256: { sign: { name: 'RSASSA-PKCS1-v1_5' }, key: { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' } as RsaHashedImportParams },
+    ES256: { sign: { name: 'ECDSA', hash: 'SHA-256' }, key: { name: 'ECDSA', namedCurve: 'P-256' } },
+    ES384: { sign: { name: 'ECDSA', hash: 'SHA-384' }, key: { name: 'ECDSA', namedCurve: 'P-384' } },
+    RS256: { sign: { name: 'RSASSA-PKCS1-v1_5' }, key: { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' } },
     EdDSA: { sign: { name: 'Ed25519' }, key: { name: 'Ed25519' } },
   });
 
@@ -82,8 +82,8 @@ export class SignerCrypto {
 
   async #sign(algorithm: AlgorithmIdentifier | EcdsaParams, data: BufferSource): Promise<ArrayBuffer> {
     // Refuse a request for another hash: a certificate must say exactly how it was signed.
-    const requested = typeof algorithm === 'string' ? null : ((algorithm as EcdsaParams).hash ?? null);
-    const requestedHash = requested === null ? null : typeof requested === 'string' ? requested : requested.name;
+    const requested = typeof algorithm === 'string' ? undefined : (algorithm as Partial<EcdsaParams>).hash;
+    const requestedHash = requested === undefined ? null : typeof requested === 'string' ? requested : requested.name;
     const expected = HASH_OF[this.signer.algorithm];
     if (requestedHash !== null && expected !== null && requestedHash.toUpperCase() !== expected) {
       throw new BrokerError('internal', {
@@ -94,6 +94,6 @@ export class SignerCrypto {
     }
     const bytes = ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new Uint8Array(data);
     const signature = await this.signer.sign(bytes);
-    return signature.slice().buffer as ArrayBuffer;
+    return new Uint8Array(signature).buffer;
   }
 }

@@ -86,7 +86,7 @@ describe('integration: HsmToken on SoftHSM', function () {
             { type: pkcs11js.CKA_SENSITIVE },
             { type: pkcs11js.CKA_EXTRACTABLE },
           ]);
-          expect(attributes.map((a) => (a.value as Buffer)[0])).to.deep.equal([1, 1, 1, 0]);
+          expect(attributes.map((a) => (a.value as Buffer | undefined)?.[0])).to.deep.equal([1, 1, 1, 0]);
           // The key's secret part must be unreadable even to a logged-in session.
           const secretAttribute = keyType === 'RSA-3072' ? pkcs11js.CKA_PRIVATE_EXPONENT : pkcs11js.CKA_VALUE;
           expect(() => api.C_GetAttributeValue(session, handle!, [{ type: secretAttribute }])).to.throw(/CKR_ATTRIBUTE_SENSITIVE/);

@@ -121,7 +121,7 @@ describe('integration: X.509 signed by HSM keys through the Signer', function ()
 
       if (caType === 'P-256' || caType === 'P-384') {
         // The certificate carries the DER form of the HSM's raw r||s signature.
-        const raw = await caSigner.sign(new Uint8Array(leaf.tbs));
+        const raw = await caSigner.sign(Buffer.from('any message'));
         expect(ecdsaRawToDer(raw, caSigner.algorithm)[0]).to.equal(0x30);
         expect(Buffer.from(leaf.signature)[0]).to.equal(0x30);
       }
