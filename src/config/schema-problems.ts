@@ -25,7 +25,7 @@ export function configErrorMap(issue: RawIssue): string | undefined {
       return describeBound(issue);
     case 'invalid_value': {
       const allowed = issue.values.map((v) => describeValue(v));
-      const expected = allowed.length === 1 ? String(allowed[0]) : `one of ${allowed.join(', ')}`;
+      const expected = allowed.length === 1 ? allowed.join('') : `one of ${allowed.join(', ')}`;
       return `expected ${expected}, got ${describeValue(issue.input)}`;
     }
     case 'invalid_format': {
@@ -176,7 +176,10 @@ function allowedKeys(issue: RawIssue): string[] {
 function suggestKey(key: string, allowedMessage: string): string {
   const allowed = /^allowed here: (.*)$/.exec(allowedMessage)?.[1]?.split(', ') ?? [];
   const squash = (s: string): string => s.toLowerCase().replace(/[-_]/g, '');
-  const best = allowed.find((a) => squash(a) === squash(key)) ?? allowed.find((a) => editDistance(a, key) <= 2);
+  // Short keys get no edit-distance guess: `x` is not a typo of `fd`.
+  const maxEdits = key.length < 4 ? 0 : key.length < 8 ? 1 : 2;
+  const best =
+    allowed.find((a) => squash(a) === squash(key)) ?? allowed.find((a) => editDistance(a, key) <= maxEdits);
   return best === undefined ? '' : ` (did you mean "${best}"?)`;
 }
 
