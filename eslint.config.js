@@ -57,9 +57,23 @@ function layerConfig(layer) {
   if (layer === 'core') {
     patterns.push({ group: ['../**'], message: 'src/core imports nothing from the project.' });
   }
+  // no-restricted-imports does not see `import('…')`: the same rules for dynamic imports.
+  const syntax = paths.map((path) => ({
+    selector: `ImportExpression[source.value='${path.name}']`,
+    message: `dynamic import of ${path.name}: ${path.message}`,
+  }));
+  if (forbidden.length > 0) {
+    syntax.push({
+      selector: `ImportExpression[source.value=/^([.][.][/])+(${forbidden.join('|')})([/]|$)/]`,
+      message: `src/${layer} must not import a module above it, dynamically or not: dependencies point down only (DESIGN.md module map).`,
+    });
+  }
   return {
     files: [`src/${layer}/**/*.ts`],
-    rules: { 'no-restricted-imports': ['error', { paths, patterns }] },
+    rules: {
+      'no-restricted-imports': ['error', { paths, patterns }],
+      'no-restricted-syntax': ['error', ...syntax],
+    },
   };
 }
 

@@ -5,7 +5,7 @@
  */
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli } from '../../helpers/cli.js';
 import { createTestToken, softHsmDir, writeSecretFile, type TestToken } from '../../helpers/softhsm.js';
@@ -162,6 +162,19 @@ describe('integration: credbroker hsm CLI', function () {
       const result = await runCli(['hsm', 'keygen', ...tokenFlags, '--label', 'never', '--type', 'P-521']);
       expect(result.status).to.equal(2);
       expect(result.stderr).to.contain('P-521').and.to.contain('P-256').and.to.contain('Ed25519');
+      expect(await keyLabels()).to.deep.equal(before);
+    });
+
+    it('a key type whose mechanism the module lacks is refused, naming the mechanism; nothing created', async () => {
+      // The same tokens, seen through a SoftHSM that offers only the EC and RSA mechanisms
+      // (SoftHSM 2.6.1 honours an allow-list in slots.mechanisms, not the "-CKM_…" form).
+      const { dir, confPath } = softHsmDir();
+      const withoutEdDsa = join(dir, 'softhsm2-no-eddsa.conf');
+      writeFileSync(withoutEdDsa, `${readFileSync(confPath, 'utf8')}slots.mechanisms = CKM_EC_KEY_PAIR_GEN,CKM_ECDSA,CKM_RSA_PKCS_KEY_PAIR_GEN,CKM_SHA256_RSA_PKCS\n`);
+      const before = await keyLabels();
+      const result = await runCli(['hsm', 'keygen', ...tokenFlags, '--label', 'never-ed', '--type', 'Ed25519'], { env: { SOFTHSM2_CONF: withoutEdDsa } });
+      expect(result.status).to.equal(1);
+      expect(result.stderr).to.contain(`token "${token.label}" does not support CKM_EC_EDWARDS_KEY_PAIR_GEN`).and.to.contain('Ed25519');
       expect(await keyLabels()).to.deep.equal(before);
     });
 

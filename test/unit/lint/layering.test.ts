@@ -71,6 +71,14 @@ describe('lint/layering (eslint.config.js no-restricted-imports)', function () {
     });
   }
 
+  it('fires on dynamic imports too: import(\'pkcs11js\') and import(\'../hsm/index.js\') in src/pki', async () => {
+    const messages = await lintAsIfIn(eslint, 'pki/imports-dynamically.ts');
+    const restricted = messages.filter((m) => m.ruleId === 'no-restricted-syntax');
+    expect(restricted.map((m) => m.message), JSON.stringify(messages, null, 2)).to.have.length(2);
+    expect(restricted.some((m) => /dynamic import of pkcs11js: Only src\/hsm talks PKCS#11/.test(m.message))).to.equal(true);
+    expect(restricted.some((m) => /src\/pki must not import a module above it/.test(m.message))).to.equal(true);
+  });
+
   it('passes src/hsm importing pkcs11js and ../core/index.js', async () => {
     const messages = await lintAsIfIn(eslint, 'hsm/clean.ts');
     expect(messages.filter((m) => m.ruleId === 'no-restricted-imports')).to.deep.equal([]);
