@@ -172,6 +172,13 @@ export class HsmToken extends EventEmitter {
     this.#maxReconnectDelayMs = options.maxReconnectDelayMs ?? 10_000;
     this.#nextDelayMs = this.#reconnectDelayMs;
     this.testHooks = options.testHooks ?? {};
+    const threads = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
+    if (this.#signMode !== 'sync' && sessions.length > threads) {
+      this.#logger.warn(
+        { token: this.label, sessions: sessions.length, uvThreadpoolSize: threads },
+        'more HSM sessions than libuv threads: async signing cannot use them all; raise UV_THREADPOOL_SIZE',
+      );
+    }
   }
 
   /**
@@ -276,17 +283,12 @@ export class HsmToken extends EventEmitter {
       { type: pkcs11js.CKA_LABEL, value: label },
       { type: pkcs11js.CKA_ID, value: id },
     ];
-    return this.#pool.use(async (session) => {
+    return this.#use('generate key', label, async (session) => {
       // No overwrite, ever: any object carrying the label blocks creation.
       if (this.#findObjects(session, [{ type: pkcs11js.CKA_LABEL, value: label }]).length > 0) {
         throw keyExists(label, this.label);
       }
-      let pair: pkcs11js.KeyPair;
-      try {
-        pair = await api.C_GenerateKeyPairAsync(session, { mechanism: spec.generateMechanism }, publicTemplate, privateTemplate);
-      } catch (error) {
-        throw this.#fail(error, 'generate key', label);
-      }
+      const pair = await api.C_GenerateKeyPairAsync(session, { mechanism: spec.generateMechanism }, publicTemplate, privateTemplate);
       // Another process may have created the same label meanwhile: keep the older key only.
       const privateKeys = this.#findObjects(session, [
         { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY },
@@ -304,7 +306,7 @@ export class HsmToken extends EventEmitter {
 
   /** Every private key on the token, with its protection attributes and public key. */
   listKeys(): Promise<HsmKeyInfo[]> {
-    return this.#pool.use((session) => {
+    return this.#use('list keys', undefined, (session) => {
       const handles = this.#findObjects(session, [{ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY }]);
       return handles
         .map((handle) => this.#describe(session, handle, this.#publicPartner(session, handle)))
@@ -317,7 +319,7 @@ export class HsmToken extends EventEmitter {
    * @throws BrokerError `hsm.key_not_found` naming the label and the token
    */
   findKey(label: string): Promise<HsmKeyInfo> {
-    return this.#pool.use((session) => {
+    return this.#use('find key', label, (session) => {
       const handles = this.#keyHandlesIn(session, label);
       return this.#describe(session, handles.privateKey, handles.publicKey);
     });
@@ -406,7 +408,7 @@ export class HsmToken extends EventEmitter {
   async #keyHandles(label: string): Promise<KeyHandles> {
     const cached = this.#handleCache.get(label);
     if (cached !== undefined) return cached;
-    const handles = await this.#pool.use((session) => this.#keyHandlesIn(session, label));
+    const handles = await this.#use('find key', label, (session) => this.#keyHandlesIn(session, label));
     this.#handleCache.set(label, handles);
     return handles;
   }
@@ -499,6 +501,16 @@ export class HsmToken extends EventEmitter {
       }
     } finally {
       api.C_FindObjectsFinal(session);
+    }
+  }
+
+  /** Runs `action` on a pooled session; PKCS#11 failures become named errors (and may start a reconnect). */
+  async #use<T>(operation: string, key: string | undefined, action: (session: SessionHandle) => T | Promise<T>): Promise<T> {
+    this.#checkOpen();
+    try {
+      return await this.#pool.use(action);
+    } catch (error) {
+      throw this.#fail(error, operation, key);
     }
   }
 
