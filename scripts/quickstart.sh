@@ -2,10 +2,11 @@
 # npm run quickstart: from a fresh clone to a working development HSM in one command.
 #  1. checks Node.js and installs SoftHSM 2 + OpenSC when missing (as root via apt-get;
 #     otherwise says exactly what to run), then the npm dependencies;
-#  2. creates a development SoftHSM token in .credbroker/dev/ (own softhsm2.conf, random PINs
-#     in 0600 files that are never printed);
-#  3. runs the development key ceremony: the online keys on that token;
-#  4. self-tests every key (known-answer sign + verify) and prints a summary.
+#  2. gives the development SoftHSM its own softhsm2.conf and token folder in .credbroker/dev/;
+#  3. runs the development key ceremony (pki/ceremonies/dev.yaml): root token and key, online
+#     token with the intermediate, token-signing and audit keys, certificates, CRL and a
+#     signed transcript; PINs and the root share go to 0600 files that are never printed;
+#  4. self-tests every online key (known-answer sign + verify) and prints a summary.
 # Re-running reuses what exists; nothing is ever overwritten.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,7 +48,7 @@ if [ ! -d node_modules/pkcs11js/build ] || [ package-lock.json -nt node_modules/
   npm ci --no-audit --no-fund
 fi
 
-step "development SoftHSM token in .credbroker/dev/"
+step "development SoftHSM in .credbroker/dev/"
 mkdir -p "$state/tokens"
 chmod 700 "$root/.credbroker" "$state" "$state/tokens"
 export SOFTHSM2_CONF="$state/softhsm2.conf"
@@ -60,17 +61,19 @@ log.level = ERROR
 slots.removable = false
 CONF
 fi
-new_pin_file() {
-  # 24 random bytes as hex, written under umask 077 so the file is born 0600; never printed.
-  [ -f "$1" ] || (umask 077 && od -An -tx1 -N24 /dev/urandom | tr -d ' \n' >"$1")
-}
-new_pin_file "$state/online.pin"
-new_pin_file "$state/online-so.pin"
 cb() { node "$root/bin/credbroker.js" "$@"; }
-if cb hsm tokens --json | node -e 'const t=JSON.parse(require("fs").readFileSync(0,"utf8"));process.exit(t.some(x=>x.initialized&&x.label===process.argv[1])?0:1)' "$token_label"; then
-  echo "token \"$token_label\" exists; reusing it"
+
+step "development key ceremony (pki/ceremonies/dev.yaml, 1-of-1)"
+if [ -f "$state/transcript.jsonl" ]; then
+  echo "the dev ceremony already ran; checking its transcript"
+  cb ceremony verify "$state/transcript.jsonl" --root-cert "$state/root.pem"
 else
-  cb hsm init-token --label "$token_label" --so-pin-file "$state/online-so.pin" --pin-file "$state/online.pin"
+  if cb hsm tokens --json | node -e 'const t=JSON.parse(require("fs").readFileSync(0,"utf8"));process.exit(t.some(x=>x.initialized&&x.label.startsWith("credbroker-dev-"))?0:1)'; then
+    echo "development tokens exist in $state/tokens but no ceremony transcript (an older quickstart?)." >&2
+    echo "Start over with: rm -rf $state && npm run quickstart" >&2
+    exit 1
+  fi
+  cb ceremony run pki/ceremonies/dev.yaml --out "$state"
 fi
 cat >"$state/broker.yaml" <<YAML
 # credbroker development configuration (made by npm run quickstart). Secrets are named by
@@ -81,27 +84,18 @@ hsm:
   sessions: 4
 YAML
 
-step "development key ceremony: online keys on \"$token_label\""
-existing=$(cb hsm keys --config "$state/broker.yaml" --json | node -e 'console.log(JSON.parse(require("fs").readFileSync(0,"utf8")).map(k=>k.label).join(" "))')
-for spec in "dev-intermediate:P-256" "dev-token-signing:P-256" "dev-audit:P-256"; do
-  label=${spec%%:*}
-  type=${spec##*:}
-  if [[ " $existing " == *" $label "* ]]; then
-    echo "key \"$label\" exists; kept (keys are never overwritten)"
-  else
-    cb hsm keygen --config "$state/broker.yaml" --label "$label" --type "$type"
-  fi
-done
-
 step "self-test: known-answer sign and verify with every key"
 cb hsm selftest --config "$state/broker.yaml"
 
 step "summary"
 cat <<TXT
 SoftHSM config : $SOFTHSM2_CONF
-token          : $token_label (PINs in $state/*.pin, mode 0600)
+tokens         : credbroker-dev-root (root key, 1-of-1 share in $state/root-share-dev-officer)
+                 $token_label (online keys; PIN in $state/online.pin, mode 0600)
+certificates   : $state/root.pem, $state/intermediate.pem, CRL $state/root.crl
+transcript     : $state/transcript.jsonl (credbroker ceremony verify ... --root-cert root.pem)
 broker config  : $state/broker.yaml
 try            : SOFTHSM2_CONF=$SOFTHSM2_CONF node bin/credbroker.js hsm keys --config $state/broker.yaml
-The gRPC broker and the demo agent are not built yet (issues 3 to 5); this quickstart will start
+The gRPC broker and the demo agent are not built yet (issues 4 and 5); this quickstart will start
 them once they exist.
 TXT

@@ -4,8 +4,9 @@
  */
 import 'reflect-metadata';
 import { Command, CommanderError } from 'commander';
-import { BrokerError, silentLogger, type Logger } from '../core/index.js';
+import { BrokerError, silentLogger, systemClock, systemRandom, type Logger } from '../core/index.js';
 import { refuseSecretsOnArgv } from './argv-guard.js';
+import { ceremonyCommand } from './ceremony-command.js';
 import { hsmCommand } from './hsm-command.js';
 import { processOutput, type Output } from './output.js';
 
@@ -28,6 +29,7 @@ export function buildProgram(output: Output, logger: Logger): Command {
       },
     });
   program.addCommand(hsmCommand(output, logger));
+  program.addCommand(ceremonyCommand(output, logger, systemClock, systemRandom));
   for (const command of program.commands) {
     command.exitOverride();
     for (const sub of command.commands) sub.exitOverride();
