@@ -96,7 +96,7 @@ export function describeSteps(plan: CeremonyPlan): string[] {
     if (online.intermediate !== undefined) {
       const i = online.intermediate;
       steps.push(`generate ${i.key.keyType} intermediate key "${i.key.label}" on "${online.tokenLabel}"`);
-      steps.push(`sign the intermediate certificate "${i.subject}" (pathLen 0, names constrained to spiffe://${plan.trustDomain}) valid ${Math.round(i.validityMs / 86_400_000)} days -> ${i.output}`);
+      steps.push(`sign the intermediate certificate "${i.subject}" (pathLen 0, name constraint: only SPIFFE IDs of ${plan.trustDomain}) valid ${Math.round(i.validityMs / 86_400_000)} days -> ${i.output}`);
     }
     if (online.tokenSigning !== undefined) steps.push(`generate ${online.tokenSigning.keyType} token-signing key "${online.tokenSigning.label}" on "${online.tokenLabel}"`);
     if (online.audit !== undefined) steps.push(`generate ${online.audit.keyType} audit key "${online.audit.label}" on "${online.tokenLabel}"`);

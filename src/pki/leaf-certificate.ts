@@ -19,12 +19,12 @@ import * as x509 from '@peculiar/x509';
 import { spkiOf, type RandomSource, type Signer } from '../core/index.js';
 import type { CheckedCsr } from './check-csr.js';
 import { findExtension, type CertificateFields } from './certificate-fields.js';
-import type { GeneralName } from './general-names.js';
+import { decodeGeneralNames, type GeneralName } from './general-names.js';
+import { formatIpAddress } from './ip-address.js';
 import { prepareIssuer } from './issuer.js';
 import { keyIdentifierOf } from './key-identifier.js';
 import { LEAF_PROFILES, extendedKeyUsagesOf, leafKeyUsagesOf, type LeafProfile } from './leaf-profile.js';
 import { checkNameAgainstConstraints, decodeNameConstraints, type NameConstraints } from './name-constraints.js';
-import { formatIpAddress } from './ip-address.js';
 import { ExtensionOid } from './oids.js';
 import { denied, internal, invalid } from './pki-error.js';
 import {
@@ -38,7 +38,6 @@ import {
 import { grantNames } from './san-policy.js';
 import { newSerialNumber } from './serial-number.js';
 import { parseSpiffeId, type SpiffeId } from './spiffe-id.js';
-import { decodeGeneralNames } from './general-names.js';
 import { LEAF_VALIDITY_DEFAULTS, MAX_LEAF_TTL_MS, computeValidity, type ValidityPolicy } from './validity.js';
 
 /** What a leaf certificate needs. */

@@ -13,6 +13,7 @@
  * - optionally, the leaf's extKeyUsage allows a purpose.
  * Revocation is not checked here (the CRL is).
  */
+import type { KeyObject } from 'node:crypto';
 import type * as x509 from '@peculiar/x509';
 import { fieldsOf, findExtension, publicKeyOf, type CertificateFields } from './certificate-fields.js';
 import { describeCertificate } from './describe-certificate.js';
@@ -85,7 +86,7 @@ export async function verifyChain(
       if (!Buffer.from(current.issuerRaw).equals(issuer.subjectRaw)) {
         throw invalid('pki.chain_issuer', `${label(index)} was not issued by ${label(index + 1)}: issuer and subject names differ`);
       }
-      if (!(await verifySignedData(current.signed, issuerKey(issuer, label(index + 1))))) {
+      if (!(await verifySignedData(current.signed, issuerKey(issuer, () => label(index + 1))))) {
         throw invalid('pki.chain_signature', `the signature of ${label(index)} does not verify with the key of ${label(index + 1)}`);
       }
     }
@@ -105,11 +106,11 @@ function checkTime(fields: CertificateFields, at: Date, label: string): void {
   }
 }
 
-function issuerKey(fields: CertificateFields, label: string): ReturnType<typeof publicKeyOf> {
+function issuerKey(fields: CertificateFields, label: () => string): KeyObject {
   try {
     return publicKeyOf(fields);
   } catch (error) {
-    throw invalid('pki.chain_malformed', `the public key of ${label} cannot be read`, error);
+    throw invalid('pki.chain_malformed', `the public key of ${label()} cannot be read`, error);
   }
 }
 

@@ -131,7 +131,8 @@ describe('integration: key ceremonies', function () {
       expect(chain.output).to.contain(': OK');
       expect(openssl(['crl', '-noout', '-CAfile', root, '-in', join(out, 'root.crl')]).output).to.match(/verify OK/i);
       const text = openssl(['x509', '-noout', '-text', '-in', intermediate]).output;
-      expect(text).to.match(/CA:TRUE, pathlen:0/).and.to.contain('Permitted').and.to.contain('URI:spiffe://anonymizer.local');
+      // RFC 5280 §4.2.1.10: a URI name constraint names the host, so the trust domain.
+      expect(text).to.match(/CA:TRUE, pathlen:0/).and.to.match(/Name Constraints: critical\s+Permitted:\s+URI:anonymizer\.local\s/);
 
       // The broker's online token as the broker will use it: PIN from the generated 0600 file.
       const onlinePin = readFileSync(join(out, 'online.pin'), 'utf8').trim();
@@ -270,7 +271,7 @@ transcript: transcript-1.jsonl
         `version: 1
 name: quorum-second
 trustDomain: quorum.test
-${rootSection(false, officers(['alice', 'carol']))}
+${rootSection(false, `${officers(['alice'])}\n    - { name: carol, share: { prompt: "share of carol: " } }`)}
 online:
   token: { label: ${onlineLabel}, pin: { file: online.pin } }
   intermediate:
@@ -282,7 +283,12 @@ crl: { previous: root-1.crl, nextUpdate: 30d, output: root-2.crl }
 transcript: transcript-2.jsonl
 `,
       );
-      const second = await runCeremony(path, { outDir: out }, quiet);
+      // Carol types her share at an echo-free prompt.
+      const carolShare = readFileSync(join(out, 'share-carol'), 'utf8').trim();
+      const written: string[] = [];
+      const prompt = { isTty: true, write: (text: string) => void written.push(text), readHidden: () => Promise.resolve(carolShare) };
+      const second = await runCeremony(path, { outDir: out }, { ...quiet, prompt });
+      expect(written.join('')).to.contain('share of carol: ').and.to.not.contain(carolShare);
       expect(second.keys.map((k) => k.label)).to.deep.equal([`root-${suffix}`, `int-2-${suffix}`]);
       expect(openssl(['verify', '-x509_strict', '-CAfile', join(out, 'root.pem'), join(out, 'intermediate-2.pem')]).output).to.contain(': OK');
       const crlText = openssl(['crl', '-noout', '-text', '-in', join(out, 'root-2.crl')]).output;
