@@ -4,7 +4,7 @@
  * each leaving the HSM untouched (token objects counted before and after).
  */
 import { expect } from 'chai';
-import { spawnSync } from 'node:child_process';
+
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,15 +17,12 @@ import { runCeremony, verifyTranscript, type CeremonySummary } from '../../../sr
 import { HsmSigner, HsmToken, Pkcs11Library, listSlotTokens } from '../../../src/hsm/index.js';
 import { checkCsr, issueLeafCertificate, parseSpiffeId } from '../../../src/pki/index.js';
 import { SignerCrypto } from '../../../src/pki/signer-crypto.js';
+import { catchBrokerError } from '../../helpers/broker-error.js';
 import { runCli } from '../../helpers/cli.js';
 import { softHsmDir } from '../../helpers/softhsm.js';
+import { openssl } from '../../helpers/openssl.js';
 
 const DEV_PLAN = fileURLToPath(new URL('../../../pki/ceremonies/dev.yaml', import.meta.url));
-
-function openssl(args: string[]): { status: number | null; output: string } {
-  const result = spawnSync('openssl', args, { encoding: 'utf8' });
-  return { status: result.status, output: `${result.stdout}${result.stderr}` };
-}
 
 /** Tokens and the public objects on each: what a plan error must leave exactly as it was. */
 function hsmSnapshot(): string[] {
@@ -71,16 +68,6 @@ async function countLogins<T>(action: () => Promise<T>): Promise<{ logins: numbe
 }
 
 const quiet = { clock: systemClock, random: systemRandom, print: (): void => undefined };
-
-async function rejection(promise: Promise<unknown>): Promise<BrokerError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).to.be.instanceOf(BrokerError);
-    return error as BrokerError;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('integration: key ceremonies', function () {
   let dir: string;
@@ -365,7 +352,7 @@ transcript: transcript-dup.jsonl
 `,
       );
       const before = hsmSnapshot();
-      const error = await rejection(runCeremony(path, { outDir: out }, quiet));
+      const error = await catchBrokerError(runCeremony(path, { outDir: out }, quiet));
       expect(error.code).to.equal('ceremony.key_exists');
       expect(error.publicMessage).to.contain(`"int-1-${suffix}"`);
       expect(hsmSnapshot()).to.deep.equal(before);

@@ -6,17 +6,9 @@ import { randomBytes } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
 import { BrokerError, Secret, verifySignature, type KeyType } from '../../../src/core/index.js';
 import { HsmSigner, HsmToken, Pkcs11Library, findTokenByLabel, type SetTimer } from '../../../src/hsm/index.js';
+import { catchBrokerError } from '../../helpers/broker-error.js';
 import { createTestToken, type TestToken } from '../../helpers/softhsm.js';
 
-async function rejection(promise: Promise<unknown>): Promise<BrokerError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).to.be.instanceOf(BrokerError);
-    return error as BrokerError;
-  }
-  throw new Error('expected a rejection');
-}
 
 /** A timer seam that records the callbacks instead of waiting: the test decides when they run. */
 function manualTimers(): { setTimer: SetTimer; pending: (() => void)[]; delays: number[] } {
@@ -101,7 +93,7 @@ describe('integration: HsmToken on SoftHSM', function () {
     it('refuses a label that already exists and creates nothing', async () => {
       await token.generateKeyPair({ label: 'taken', keyType: 'P-256' });
       const before = await token.listKeys();
-      const error = await rejection(token.generateKeyPair({ label: 'taken', keyType: 'RSA-3072' }));
+      const error = await catchBrokerError(token.generateKeyPair({ label: 'taken', keyType: 'RSA-3072' }));
       expect(error.code).to.equal('hsm.key_exists');
       expect(error.kind).to.equal('conflict');
       expect(error.publicMessage).to.contain('"taken"').and.to.contain(testToken.label);
@@ -111,7 +103,7 @@ describe('integration: HsmToken on SoftHSM', function () {
     });
 
     it('refuses a label that is not printable ASCII', async () => {
-      const error = await rejection(token.generateKeyPair({ label: ' padded ', keyType: 'P-256' }));
+      const error = await catchBrokerError(token.generateKeyPair({ label: ' padded ', keyType: 'P-256' }));
       expect(error.code).to.equal('hsm.invalid_label');
     });
 
@@ -122,7 +114,7 @@ describe('integration: HsmToken on SoftHSM', function () {
 
   describe('lookup', () => {
     it('a missing key is named by label and token', async () => {
-      const error = await rejection(HsmSigner.create(token, 'no-such-key'));
+      const error = await catchBrokerError(HsmSigner.create(token, 'no-such-key'));
       expect(error.code).to.equal('hsm.key_not_found');
       expect(error.kind).to.equal('not_found');
       expect(error.publicMessage).to.contain('"no-such-key"').and.to.contain(`"${testToken.label}"`);
@@ -139,13 +131,13 @@ describe('integration: HsmToken on SoftHSM', function () {
 
   describe('login', () => {
     it('an unknown token label is named, with the labels present', async () => {
-      const error = await rejection(HsmToken.open({ modulePath: testToken.modulePath, tokenLabel: 'no-such-token', pin: testToken.pin }));
+      const error = await catchBrokerError(HsmToken.open({ modulePath: testToken.modulePath, tokenLabel: 'no-such-token', pin: testToken.pin }));
       expect(error.code).to.equal('hsm.token_not_found');
       expect(error.publicMessage).to.contain('"no-such-token"').and.to.contain(`"${testToken.label}"`);
     });
 
     it('a module path that does not exist is named', async () => {
-      const error = await rejection(HsmToken.open({ modulePath: '/nonexistent/libpkcs11.so', tokenLabel: testToken.label, pin: testToken.pin }));
+      const error = await catchBrokerError(HsmToken.open({ modulePath: '/nonexistent/libpkcs11.so', tokenLabel: testToken.label, pin: testToken.pin }));
       expect(error.code).to.equal('hsm.module_not_found');
       expect(error.publicMessage).to.contain('/nonexistent/libpkcs11.so');
     });
@@ -161,7 +153,7 @@ describe('integration: HsmToken on SoftHSM', function () {
       };
       const timers = manualTimers();
       try {
-        const error = await rejection(
+        const error = await catchBrokerError(
           HsmToken.open({ modulePath: fresh.modulePath, tokenLabel: fresh.label, pin: Secret.from(randomBytes(8).toString('hex')), setTimer: timers.setTimer }),
         );
         expect(error.code).to.equal('hsm.pin_incorrect');
@@ -248,7 +240,7 @@ describe('integration: HsmToken on SoftHSM', function () {
       });
       try {
         const signer = await HsmSigner.create(corrupted, 'corrupt-always');
-        const error = await rejection(signer.sign(Buffer.from('to be signed')));
+        const error = await catchBrokerError(signer.sign(Buffer.from('to be signed')));
         expect(error.code).to.equal('hsm.bad_signature');
         expect(error.kind).to.equal('internal');
         expect(error.logMessage).to.contain('corrupt-always');
@@ -299,13 +291,13 @@ describe('integration: HsmToken on SoftHSM', function () {
         // Pull the sessions out from under the token, as a device reset would.
         const api = library.api;
         api.C_CloseAllSessions(findTokenByLabel(api, testToken.label).slot);
-        const error = await rejection(signer.sign(Buffer.from('during')));
+        const error = await catchBrokerError(signer.sign(Buffer.from('during')));
         expect(error.code).to.equal('hsm.session_lost');
         expect(error.kind).to.equal('unavailable');
         expect((await lost).code).to.equal('hsm.session_lost');
         expect(own.state).to.equal('reconnecting');
         // While reconnecting, calls fail at once without touching the HSM.
-        expect((await rejection(signer.sign(Buffer.from('still down')))).kind).to.equal('unavailable');
+        expect((await catchBrokerError(signer.sign(Buffer.from('still down')))).kind).to.equal('unavailable');
         expect(timers.delays).to.deep.equal([100]);
         const reconnected = new Promise<void>((resolve) => own.once('reconnected', resolve));
         timers.pending.shift()!();

@@ -4,7 +4,7 @@
  * Covers the encodings: PKCS#11 gives ECDSA as r||s, X.509 needs DER.
  */
 import { expect } from 'chai';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +14,7 @@ import { ecdsaRawToDer, type KeyType } from '../../../src/core/index.js';
 import { HsmSigner, HsmToken } from '../../../src/hsm/index.js';
 import { SignerCrypto } from '../../../src/pki/signer-crypto.js';
 import { createTestToken } from '../../helpers/softhsm.js';
+import { openssl } from '../../helpers/openssl.js';
 
 const DAY_MS = 86_400_000;
 const TRUST_DOMAIN = 'anonymizer.test';
@@ -24,10 +25,6 @@ function serial(): string {
   return bytes.toString('hex');
 }
 
-function openssl(args: string[]): { status: number | null; output: string } {
-  const result = spawnSync('openssl', args, { encoding: 'utf8' });
-  return { status: result.status, output: `${result.stdout}${result.stderr}` };
-}
 
 describe('integration: X.509 signed by HSM keys through the Signer', function () {
   let token: HsmToken;

@@ -6,7 +6,7 @@
  * zlint's RFC 5280 lints (0 errors, 0 warnings).
  */
 import { expect } from 'chai';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createPublicKey } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -40,6 +40,7 @@ import {
 } from '../../../src/pki/index.js';
 import { SeededRandom } from '../../helpers/seeded-random.js';
 import { createTestToken } from '../../helpers/softhsm.js';
+import { openssl } from '../../helpers/openssl.js';
 
 const TRUST_DOMAIN = 'anonymizer.test';
 const SERVICE_ID = `spiffe://${TRUST_DOMAIN}/media/blur`;
@@ -53,10 +54,6 @@ const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
 const ZLINT_PATH = join(repoRoot, '..', 'shared', 'bin', 'zlint');
 const ZLINT = existsSync(ZLINT_PATH) ? ZLINT_PATH : undefined;
 
-function openssl(args: string[]): { status: number | null; output: string } {
-  const result = spawnSync('openssl', args, { encoding: 'utf8' });
-  return { status: result.status, output: `${result.stdout}${result.stderr}` };
-}
 
 describe('integration: PKI profiles with HSM keys, checked by openssl and zlint', function () {
   let token: HsmToken;

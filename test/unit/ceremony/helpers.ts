@@ -1,33 +1,18 @@
 import { expect } from 'chai';
-import { createHash } from 'node:crypto';
-import { BrokerError, type RandomSource } from '../../../src/core/index.js';
+import type { BrokerError, RandomSource } from '../../../src/core/index.js';
+import { catchBrokerError } from '../../helpers/broker-error.js';
+import { SeededRandom } from '../../helpers/seeded-random.js';
 
 /** Runs `action` (sync or async), expects a BrokerError with `code` and returns it. */
 export async function brokerError(action: () => unknown, code: string): Promise<BrokerError> {
-  let failure: unknown;
-  try {
-    await action();
-  } catch (error) {
-    failure = error;
-  }
-  expect(failure, `expected a BrokerError ${code}`).to.be.instanceOf(BrokerError);
-  const error = failure as BrokerError;
+  const error = await catchBrokerError(action);
   expect(error.code, error.message).to.equal(code);
   return error;
 }
 
-/** A deterministic RandomSource: SHA-256 of a label and a counter, so every call differs. */
+/** A deterministic RandomSource for `label` (see test/helpers/seeded-random.ts). */
 export function seededRandom(label: string): RandomSource {
-  let counter = 0;
-  return {
-    bytes(n: number): Buffer {
-      const out = Buffer.alloc(n);
-      for (let filled = 0; filled < n; filled += 32) {
-        createHash('sha256').update(`${label}/${counter++}`).digest().copy(out, filled);
-      }
-      return out;
-    },
-  };
+  return new SeededRandom(label);
 }
 
 /** A RandomSource that always returns `n` copies of one byte (known-answer tests). */

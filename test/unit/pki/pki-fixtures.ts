@@ -17,6 +17,7 @@ import {
   type RawExtension,
 } from '../../../src/pki/index.js';
 import { buildCsr, type CsrOptions } from '../../helpers/csr-builder.js';
+import { catchBrokerError } from '../../helpers/broker-error.js';
 import { SeededRandom } from '../../helpers/seeded-random.js';
 
 /** @peculiar/webcrypto, to check signatures independently of node:crypto and the code under test. */
@@ -104,14 +105,7 @@ export async function expectBrokerError(
   code: string,
   message?: RegExp,
 ): Promise<BrokerError> {
-  let caught: unknown;
-  try {
-    await action();
-  } catch (error) {
-    caught = error;
-  }
-  expect(caught, `expected BrokerError ${code}`).to.be.instanceOf(BrokerError);
-  const error = caught as BrokerError;
+  const error = await catchBrokerError(action);
   expect({ kind: error.kind, code: error.code }, error.logMessage).to.deep.equal({ kind, code });
   if (message !== undefined) expect(error.publicMessage).to.match(message);
   return error;
