@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Secret } from '../../src/core/index.js';
-import { DEFAULT_MODULE_PATHS, SOFTHSM_INSTALL_HINT, initToken } from '../../src/hsm/index.js';
+import pkcs11js from 'pkcs11js';
+import { DEFAULT_MODULE_PATHS, Pkcs11Library, SOFTHSM_INSTALL_HINT, initToken } from '../../src/hsm/index.js';
 
 /** The SoftHSM directory shared by every integration test of this run. */
 export interface SoftHsmDir {
@@ -88,4 +89,28 @@ export function createTestToken(prefix: string): TestToken {
     pinFile: writeSecretFile(`${label}-user`, pinValue),
     soPinFile: writeSecretFile(`${label}-so`, soPinValue),
   };
+}
+
+/**
+ * Counts the C_Login calls made while `action` runs (by spying on the process's shared module):
+ * proof that a refusal burned no PIN attempt, or exactly one.
+ */
+export async function countLogins<T>(action: () => Promise<T>): Promise<{ logins: number; result: T | undefined; error: unknown }> {
+  const library = Pkcs11Library.acquire(softHsmDir().modulePath);
+  const api = library.api;
+  const original = api.C_Login.bind(api);
+  let logins = 0;
+  api.C_Login = (...args: Parameters<pkcs11js.PKCS11['C_Login']>) => {
+    logins++;
+    original(...args);
+  };
+  try {
+    const result = await action();
+    return { logins, result, error: undefined };
+  } catch (error) {
+    return { logins, result: undefined, error };
+  } finally {
+    api.C_Login = original;
+    library.release();
+  }
 }

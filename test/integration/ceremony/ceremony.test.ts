@@ -19,7 +19,7 @@ import { checkCsr, issueLeafCertificate, parseSpiffeId } from '../../../src/pki/
 import { SignerCrypto } from '../../../src/pki/signer-crypto.js';
 import { catchBrokerError } from '../../helpers/broker-error.js';
 import { runCli } from '../../helpers/cli.js';
-import { softHsmDir } from '../../helpers/softhsm.js';
+import { countLogins, softHsmDir } from '../../helpers/softhsm.js';
 import { openssl } from '../../helpers/openssl.js';
 
 const DEV_PLAN = fileURLToPath(new URL('../../../pki/ceremonies/dev.yaml', import.meta.url));
@@ -46,26 +46,6 @@ function hsmSnapshot(): string[] {
   }
 }
 
-/** Counts C_Login calls made while `action` runs. */
-async function countLogins<T>(action: () => Promise<T>): Promise<{ logins: number; result: T | undefined; error: unknown }> {
-  const library = Pkcs11Library.acquire(softHsmDir().modulePath);
-  const api = library.api;
-  const original = api.C_Login.bind(api);
-  let logins = 0;
-  api.C_Login = (...args: Parameters<pkcs11js.PKCS11['C_Login']>) => {
-    logins++;
-    original(...args);
-  };
-  try {
-    const result = await action();
-    return { logins, result, error: undefined };
-  } catch (error) {
-    return { logins, result: undefined, error };
-  } finally {
-    api.C_Login = original;
-    library.release();
-  }
-}
 
 const quiet = { clock: systemClock, random: systemRandom, print: (): void => undefined };
 

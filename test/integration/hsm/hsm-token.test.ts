@@ -7,7 +7,7 @@ import pkcs11js from 'pkcs11js';
 import { BrokerError, Secret, verifySignature, type KeyType } from '../../../src/core/index.js';
 import { HsmSigner, HsmToken, Pkcs11Library, findTokenByLabel, type SetTimer } from '../../../src/hsm/index.js';
 import { catchBrokerError } from '../../helpers/broker-error.js';
-import { createTestToken, type TestToken } from '../../helpers/softhsm.js';
+import { countLogins, createTestToken, type TestToken } from '../../helpers/softhsm.js';
 
 
 /** A timer seam that records the callbacks instead of waiting: the test decides when they run. */
@@ -144,27 +144,18 @@ describe('integration: HsmToken on SoftHSM', function () {
 
     it('a wrong PIN is a named error after exactly one C_Login, never retried', async () => {
       const fresh = createTestToken('wrongpin');
-      const api = library.api;
-      const original = api.C_Login.bind(api);
-      let logins = 0;
-      api.C_Login = (...args: Parameters<pkcs11js.PKCS11['C_Login']>) => {
-        logins++;
-        original(...args);
-      };
       const timers = manualTimers();
-      try {
-        const error = await catchBrokerError(
-          HsmToken.open({ modulePath: fresh.modulePath, tokenLabel: fresh.label, pin: Secret.from(randomBytes(8).toString('hex')), setTimer: timers.setTimer }),
-        );
-        expect(error.code).to.equal('hsm.pin_incorrect');
-        expect(error.kind).to.equal('unauthenticated');
-        expect(error.retryable).to.equal(false);
-        expect(error.publicMessage).to.contain(fresh.label).and.to.contain('not retried');
-        expect(error.publicMessage).to.not.contain('CKR_');
-        expect(error.logMessage).to.contain('CKR_PIN_INCORRECT');
-      } finally {
-        api.C_Login = original;
-      }
+      const { logins, error: caught } = await countLogins(() =>
+        HsmToken.open({ modulePath: fresh.modulePath, tokenLabel: fresh.label, pin: Secret.from(randomBytes(8).toString('hex')), setTimer: timers.setTimer }),
+      );
+      expect(caught).to.be.instanceOf(BrokerError);
+      const error = caught as BrokerError;
+      expect(error.code).to.equal('hsm.pin_incorrect');
+      expect(error.kind).to.equal('unauthenticated');
+      expect(error.retryable).to.equal(false);
+      expect(error.publicMessage).to.contain(fresh.label).and.to.contain('not retried');
+      expect(error.publicMessage).to.not.contain('CKR_');
+      expect(error.logMessage).to.contain('CKR_PIN_INCORRECT');
       expect(logins).to.equal(1);
       expect(timers.pending).to.have.length(0);
     });
