@@ -13,6 +13,8 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 state="$root/.credbroker/dev"
 token_label="credbroker-dev-online"
+port="${CREDBROKER_PORT:-8443}"
+operator_id="spiffe://anonymizer.local/ops/dev-operator"
 step() { printf '\n==> %s\n' "$*"; }
 
 step "checking prerequisites"
@@ -82,20 +84,62 @@ hsm:
   token: $token_label
   pin: { file: ./online.pin }
   sessions: 4
+ca:
+  intermediateKey: dev-intermediate-2026
+  intermediateCertificate: ./intermediate.pem
+  roots: [./root.pem]
+server:
+  listen: 127.0.0.1:$port
+store: { path: ./broker.db }
+policy: $root/pki/policy.yaml
+audit: { key: dev-audit-2026 }
 YAML
 
 step "self-test: known-answer sign and verify with every key"
 cb hsm selftest --config "$state/broker.yaml"
 
+step "broker on 127.0.0.1:$port"
+if [ -f "$state/broker.pid" ] && kill -0 "$(cat "$state/broker.pid")" 2>/dev/null; then
+  echo "stopping the broker started earlier (pid $(cat "$state/broker.pid"))"
+  kill "$(cat "$state/broker.pid")" && sleep 1
+fi
+if [ ! -f "$state/operator/cert.pem" ]; then
+  # The first operator: a one-time join token minted from the broker's own store, on this host.
+  rm -f "$state/operator.token"
+  cb bootstrap-operator --config "$state/broker.yaml" --spiffe-id "$operator_id" --out "$state/operator.token"
+fi
+nohup node "$root/bin/credbroker.js" serve --config "$state/broker.yaml" >"$state/broker.log" 2>&1 &
+echo $! >"$state/broker.pid"
+for _ in $(seq 1 50); do
+  grep -q "listening on" "$state/broker.log" 2>/dev/null && break
+  kill -0 "$(cat "$state/broker.pid")" 2>/dev/null || { echo "the broker did not start:" >&2; cat "$state/broker.log" >&2; exit 1; }
+  sleep 0.2
+done
+grep "listening on" "$state/broker.log"
+if [ ! -f "$state/operator/cert.pem" ]; then
+  mkdir -p "$state/operator" && chmod 700 "$state/operator"
+  cb enroll --broker "127.0.0.1:$port" --trust-bundle "$state/root.pem" --join-token-file "$state/operator.token" --out "$state/operator"
+fi
+
 step "summary"
+grpcurl_bin=$(command -v grpcurl || true)
+[ -z "$grpcurl_bin" ] && [ -x "$root/../shared/bin/grpcurl" ] && grpcurl_bin="$root/../shared/bin/grpcurl"
+g="${grpcurl_bin:-grpcurl} -cacert $state/root.pem -cert $state/operator/cert.pem -key $state/operator/key.pem 127.0.0.1:$port"
 cat <<TXT
 SoftHSM config : $SOFTHSM2_CONF
 tokens         : credbroker-dev-root (root key, 1-of-1 share in $state/root-share-dev-officer)
                  $token_label (online keys; PIN in $state/online.pin, mode 0600)
 certificates   : $state/root.pem, $state/intermediate.pem, CRL $state/root.crl
 transcript     : $state/transcript.jsonl (credbroker ceremony verify ... --root-cert root.pem)
-broker config  : $state/broker.yaml
-try            : SOFTHSM2_CONF=$SOFTHSM2_CONF node bin/credbroker.js hsm keys --config $state/broker.yaml
-The gRPC broker and the demo agent are not built yet (issues 4 and 5); this quickstart will start
-them once they exist.
+broker         : 127.0.0.1:$port, pid $(cat "$state/broker.pid"), log $state/broker.log, config $state/broker.yaml
+operator       : $operator_id (key and certificate in $state/operator/, key 0600)
+
+Try (grpcurl with the operator certificate):
+  $g list
+  $g describe credbroker.v1.Administration.CreateJoinToken
+  $g -d '{"spiffe_id":"spiffe://anonymizer.local/pipeline/import"}' credbroker.v1.Administration/CreateJoinToken
+  $g -d '{"page_size":5}' credbroker.v1.Certificates/ListCertificates
+  $g -d '{"page_size":5}' credbroker.v1.Administration/QueryAudit
+Stop the broker: kill \$(cat $state/broker.pid)
+The demo agent arrives with issue 5.
 TXT

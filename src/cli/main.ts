@@ -7,7 +7,10 @@ import { Command, CommanderError } from 'commander';
 import { BrokerError, silentLogger, systemClock, systemRandom, type Logger } from '../core/index.js';
 import { refuseSecretsOnArgv } from './argv-guard.js';
 import { ceremonyCommand } from './ceremony-command.js';
+import { bootstrapCommand, enrollCommand } from './enroll-command.js';
 import { hsmCommand } from './hsm-command.js';
+import { createLogger } from './logger.js';
+import { serveCommand } from './serve-command.js';
 import { processOutput, type Output } from './output.js';
 
 /** Exit codes: 0 ok, 1 the command failed, 2 usage error. */
@@ -30,6 +33,9 @@ export function buildProgram(output: Output, logger: Logger): Command {
     });
   program.addCommand(hsmCommand(output, logger));
   program.addCommand(ceremonyCommand(output, logger, systemClock, systemRandom));
+  program.addCommand(serveCommand(output, () => createLogger(), systemClock, systemRandom));
+  program.addCommand(enrollCommand(output));
+  program.addCommand(bootstrapCommand(output, systemClock, systemRandom));
   for (const command of program.commands) {
     command.exitOverride();
     for (const sub of command.commands) sub.exitOverride();

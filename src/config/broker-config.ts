@@ -1,15 +1,79 @@
 /**
- * The broker's whole configuration file. For now only the `hsm` section; server, store, policy
- * and the rest join it as their modules arrive. Strict: unknown top-level keys are errors.
+ * The broker's whole configuration file. Strict: unknown keys are errors. `hsm` is needed by
+ * every command that logs in; `ca`, `server`, `store`, `policy` and `audit` by `credbroker
+ * serve` (they are optional in the schema so `credbroker hsm --config` works with a file that
+ * has only an `hsm` section; `serve` reports the missing ones). Relative paths are relative to
+ * the config file's folder.
  */
 import { z } from 'zod';
+import { parseDurationMs } from '../core/index.js';
 import type { DeepReadonly } from './deep-freeze.js';
 import { hsmConfigSchema } from './hsm-config.js';
+
+const duration = z.string().refine(
+  (value) => {
+    try {
+      return parseDurationMs(value) > 0;
+    } catch {
+      return false;
+    }
+  },
+  { error: 'expected a positive duration with units, e.g. 90s, 15m, 12h' },
+);
+
+const keyLabel = z.string().min(1).max(64);
+
+/** The online CA: the intermediate's key on the HSM token and its certificate, and the roots. */
+export const caConfigSchema = z.strictObject({
+  /** Label of the intermediate's key on the online token (see the ceremony plan). */
+  intermediateKey: keyLabel,
+  /** The intermediate's certificate (PEM), written by the ceremony. */
+  intermediateCertificate: z.string().min(1),
+  /** Root certificates (PEM files) peers trust. */
+  roots: z.array(z.string().min(1)).min(1),
+});
+
+/** The gRPC listener and the broker's own server certificate. */
+export const serverConfigSchema = z.strictObject({
+  /** host:port to listen on; port 0 picks a free one (printed at start). Default 127.0.0.1:8443. */
+  listen: z.string().min(1).default('127.0.0.1:8443'),
+  /** DNS names of the broker's server certificate (what clients dial). Default [localhost]. */
+  dnsNames: z.array(z.string().min(1)).default(['localhost']),
+  /** IP addresses of the broker's server certificate. Default [127.0.0.1, ::1]. */
+  ipAddresses: z.array(z.string().min(1)).default(['127.0.0.1', '::1']),
+  /** Lifetime of the broker's own server certificate; renewed at two thirds. Default 12h, at most 24h. */
+  certificateTtl: duration.default('12h').refine((value) => parseDurationMs(value) <= 86_400_000, { error: 'at most 24h' }),
+  /** How long SIGTERM waits for running calls before closing. Default 10s. */
+  drainTimeout: duration.default('10s'),
+});
+
+/** Where certificates, join token hashes and the audit log live. */
+export const storeConfigSchema = z.strictObject({
+  kind: z.literal('sqlite').default('sqlite'),
+  /** SQLite database file. Default ./credbroker.db. */
+  path: z.string().min(1).default('./credbroker.db'),
+});
+
+/** The audit log's signed checkpoints. */
+export const auditConfigSchema = z.strictObject({
+  /** Label of the audit checkpoint key on the online token. */
+  key: keyLabel,
+  /** Sign a checkpoint after this many entries (default 1000) … */
+  checkpointEveryEntries: z.int().min(1).max(1_000_000).default(1000),
+  /** … or this long after the last one, when there are new entries (default 60s). */
+  checkpointEvery: duration.default('60s'),
+});
 
 /** The schema of `credbroker serve`'s config file. */
 export const brokerConfigSchema = z
   .strictObject({
     hsm: hsmConfigSchema,
+    ca: caConfigSchema.optional(),
+    server: serverConfigSchema.optional(),
+    store: storeConfigSchema.optional(),
+    /** The policy file (pki/policy.yaml format). */
+    policy: z.string().min(1).optional(),
+    audit: auditConfigSchema.optional(),
   })
   .describe('credbroker broker configuration');
 

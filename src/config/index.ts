@@ -34,4 +34,4 @@ export {
   MAX_TOKEN_LABEL_BYTES,
   type HsmConfig,
 } from './hsm-config.js';
-export { brokerConfigSchema, type BrokerConfig } from './broker-config.js';
+export { auditConfigSchema, brokerConfigSchema, caConfigSchema, serverConfigSchema, storeConfigSchema, type BrokerConfig } from './broker-config.js';

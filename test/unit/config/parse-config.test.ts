@@ -79,11 +79,11 @@ describe('config/parse-config', () => {
 
   describe('unknown keys', () => {
     it('at the top level: names the key', () => {
-      const error = configError(() => parseConfig(`${VALID}\nserver: {}\n`, brokerConfigSchema, 'broker.yaml'));
+      const error = configError(() => parseConfig(`${VALID}\nlistener: {}\n`, brokerConfigSchema, 'broker.yaml'));
       expect(error.problems).to.have.length(1);
-      expect(error.problems[0]?.path).to.equal('server');
-      expect(error.problems[0]?.message).to.match(/^unknown key "server"; allowed here: hsm$/);
-      expect(error.message).to.include('broker.yaml').and.include('server: unknown key "server"');
+      expect(error.problems[0]?.path).to.equal('listener');
+      expect(error.problems[0]?.message).to.match(/^unknown key "listener"; allowed here: hsm, ca, server, store, policy, audit$/);
+      expect(error.message).to.include('broker.yaml').and.include('listener: unknown key "listener"');
     });
 
     it('nested: names each key with its dotted path, and the keys allowed there', () => {
@@ -133,7 +133,7 @@ other: 2
         message:
           'unknown key "extra"; allowed here: module, token, pin, soPin, sessions, signMode, verifyAfterSign',
       },
-      { path: 'other', message: 'unknown key "other"; allowed here: hsm' },
+      { path: 'other', message: 'unknown key "other"; allowed here: hsm, ca, server, store, policy, audit' },
     ]);
     const lines = error.message.split('\n');
     expect(lines[0]).to.equal('invalid configuration in /etc/credbroker/broker.yaml (7 problems):');

@@ -1,0 +1,161 @@
+/**
+ * `credbroker serve` assembled: HSM token and signers, CA certificates, store, policy, audit
+ * log and checkpoints, peer verification with a revocation cache, the server identity and its
+ * renewal, and the gRPC server. The CLI calls {@link startBroker} with the system clock and
+ * randomness; the e2e tests call it in process with their own.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import * as x509 from '@peculiar/x509';
+import { BrokerError, parseDurationMs, silentLogger, type Clock, type Logger, type RandomSource, type Secret } from '../core/index.js';
+import type { BrokerConfig } from '../config/index.js';
+import { HsmSigner, HsmToken } from '../hsm/index.js';
+import { PolicyHolder } from '../policy/index.js';
+import { AuditCheckpointer, AuditLog } from '../audit/index.js';
+import { SqliteStore, type Store } from '../store/index.js';
+import { BrokerService, type IssuingCa } from './broker-service.js';
+import { BrokerServer } from './grpc-server.js';
+import { PeerVerifier } from './peer-verifier.js';
+import { ServerIdentityRenewer, issueServerIdentity } from './server-identity.js';
+
+/** What {@link startBroker} needs besides the config. */
+export interface BrokerDependencies {
+  readonly clock: Clock;
+  readonly random: RandomSource;
+  readonly logger?: Logger;
+  /** The online token's user PIN, read by the caller from the config's secret source. */
+  readonly pin: Secret;
+  /** The config file's path: relative paths in it are relative to its folder. */
+  readonly configPath: string;
+}
+
+/** A running broker. */
+export interface RunningBroker {
+  readonly port: number;
+  readonly server: BrokerServer;
+  readonly service: BrokerService;
+  readonly store: Store;
+  readonly policy: PolicyHolder;
+  readonly checkpointer: AuditCheckpointer;
+  readonly token: HsmToken;
+  readonly trustDomain: string;
+  /** Re-reads the policy (SIGHUP); a bad file keeps the old policy. */
+  reloadPolicy(): ReturnType<PolicyHolder['reload']>;
+  /** Drains running calls (up to the configured timeout), signs a last checkpoint, closes everything. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the broker described by `config`.
+ * @throws ConfigError/BrokerError naming what is missing or wrong
+ */
+export async function startBroker(config: BrokerConfig, dependencies: BrokerDependencies): Promise<RunningBroker> {
+  const { clock, random, pin } = dependencies;
+  const logger = dependencies.logger ?? silentLogger;
+  const base = dirname(resolve(dependencies.configPath));
+  const path = (value: string): string => (isAbsolute(value) ? value : resolve(base, value));
+  const { ca: caConfig, audit: auditConfig, policy: policyPath } = config;
+  const server = config.server ?? { listen: '127.0.0.1:8443', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1', '::1'], certificateTtl: '12h', drainTimeout: '10s' };
+  const storeConfig = config.store ?? { kind: 'sqlite' as const, path: './credbroker.db' };
+  const missing = [caConfig === undefined ? 'ca' : '', auditConfig === undefined ? 'audit' : '', policyPath === undefined ? 'policy' : ''].filter((m) => m !== '');
+  if (caConfig === undefined || auditConfig === undefined || policyPath === undefined) {
+    throw new BrokerError('invalid', { code: 'config.serve_sections', publicMessage: `credbroker serve needs the config sections: ${missing.join(', ')} (see the README's configuration reference)` });
+  }
+
+  const policy = PolicyHolder.load(path(policyPath));
+  const roots = caConfig.roots.map((file) => new x509.X509Certificate(readFileSync(path(file))));
+  const intermediate = new x509.X509Certificate(readFileSync(path(caConfig.intermediateCertificate)));
+  if (policy.current.trustDomain !== trustDomainOf(intermediate)) {
+    throw new BrokerError('invalid', {
+      code: 'config.trust_domain',
+      publicMessage: `the policy's trust domain ${policy.current.trustDomain} is not the intermediate's (${trustDomainOf(intermediate)})`,
+    });
+  }
+
+  const token = await HsmToken.open({
+    modulePath: config.hsm.module,
+    tokenLabel: config.hsm.token,
+    pin,
+    sessions: config.hsm.sessions,
+    signMode: config.hsm.signMode,
+    verifyAfterSign: config.hsm.verifyAfterSign,
+    random,
+    logger,
+  });
+  const stack: (() => Promise<void> | void)[] = [() => token.close()];
+  const unwind = async (): Promise<void> => {
+    for (const close of stack.reverse()) await close();
+  };
+  try {
+    const signer = await HsmSigner.create(token, caConfig.intermediateKey);
+    if (!Buffer.from(intermediate.publicKey.rawData).equals(signer.publicKey.export({ format: 'der', type: 'spki' }))) {
+      throw new BrokerError('invalid', { code: 'config.intermediate_key', publicMessage: `key "${caConfig.intermediateKey}" is not the key of ${caConfig.intermediateCertificate}` });
+    }
+    const auditSigner = await HsmSigner.create(token, auditConfig.key);
+    const ca: IssuingCa = { roots, intermediate, signer, trustDomain: policy.current.trustDomain };
+
+    const store = await SqliteStore.open(path(storeConfig.path), { clock });
+    stack.push(() => store.close());
+    const auditLog = new AuditLog();
+    const checkpointer = new AuditCheckpointer(store, auditSigner, clock, {
+      everyEntries: auditConfig.checkpointEveryEntries,
+      everyMs: parseDurationMs(auditConfig.checkpointEvery),
+    });
+
+    const revoked = new Set((await store.transaction((tx) => tx.listRevokedUnexpired(clock.now()))).map((c) => c.serial));
+    const peers = new PeerVerifier(() => ({ roots, intermediates: [intermediate], trustDomain: ca.trustDomain, isRevoked: (serial) => revoked.has(serial) }));
+    const service = new BrokerService({
+      store,
+      audit: auditLog,
+      policy,
+      ca: () => ca,
+      clock,
+      random,
+      logger,
+      onRevoked: (serial) => revoked.add(serial),
+    });
+
+    const spec = { dnsNames: server.dnsNames, ipAddresses: server.ipAddresses, ttlMs: parseDurationMs(server.certificateTtl) };
+    const initial = await issueServerIdentity(ca, spec, clock.now(), random);
+    const grpcServer = await BrokerServer.start({ service, peers, identity: initial.identity, clock, listen: server.listen, logger });
+    stack.push(() => grpcServer.stop(parseDurationMs(server.drainTimeout)));
+    const renewer = new ServerIdentityRenewer(initial, (now) => issueServerIdentity(ca, spec, now, random), (next) => {
+      grpcServer.updateIdentity(next.identity);
+    }, clock, logger);
+    renewer.start();
+    stack.push(() => {
+      renewer.stop();
+    });
+    checkpointer.start();
+    stack.push(async () => {
+      checkpointer.stop();
+      await checkpointer.tick(clock.now()).catch(() => null);
+    });
+    policy.on('rejected', (error: unknown) => {
+      logger.error({ error: String(error) }, 'policy reload refused; the previous policy stays in force');
+    });
+
+    return {
+      port: grpcServer.port,
+      server: grpcServer,
+      service,
+      store,
+      policy,
+      checkpointer,
+      token,
+      trustDomain: ca.trustDomain,
+      reloadPolicy: () => policy.reload(),
+      stop: unwind,
+    };
+  } catch (error) {
+    await unwind();
+    throw error;
+  }
+}
+
+/** The trust domain an intermediate is constrained to: the host of its SPIFFE ID SAN. */
+function trustDomainOf(intermediate: x509.X509Certificate): string {
+  const san = intermediate.getExtension(x509.SubjectAlternativeNameExtension);
+  const uri = san?.names.items.find((name) => name.type === 'url')?.value ?? '';
+  return /^spiffe:\/\/([^/]+)/.exec(uri)?.[1] ?? '';
+}

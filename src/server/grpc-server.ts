@@ -1,0 +1,303 @@
+/**
+ * The gRPC transport of `credbroker serve`: one TLS listener for every service.
+ *
+ * The handshake asks every client for a certificate but lets it finish without one, so a
+ * service that has none yet can call Enrollment (join token), GetTrustBundle and health.
+ * Every other call verifies the client certificate itself ({@link PeerVerifier}): chain to this
+ * broker's CA for client authentication, validity now, not revoked, a SPIFFE ID of the trust
+ * domain. One listener, per-RPC enforcement: operators and services need one address only.
+ *
+ * The broker's own server certificate is issued by its intermediate at start (key in memory,
+ * never written) and renewed at two thirds of its life without a restart. Node's TLS defaults
+ * apply: TLS 1.2 minimum, 1.3 preferred, grpc-js's cipher list (AEAD suites).
+ */
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
+import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
+import { silentLogger, type Clock, type Logger } from '../core/index.js';
+import type { BrokerService, Caller } from './broker-service.js';
+import { REQUEST_ID_HEADER, toServiceError } from './grpc-status.js';
+import type { PeerVerifier } from './peer-verifier.js';
+
+/** The proto files of the API, relative to proto/. */
+export const PROTO_FILES: readonly string[] = Object.freeze([
+  'credbroker/v1/enrollment.proto',
+  'credbroker/v1/certificates.proto',
+  'credbroker/v1/administration.proto',
+]);
+
+/** proto/ of this package. */
+export const PROTO_DIR = fileURLToPath(new URL('../../proto/', import.meta.url).href.replace('/dist/proto/', '/proto/'));
+
+/** Options shared with clients so both sides read the protos the same way. */
+export const PROTO_LOADER_OPTIONS: protoLoader.Options = Object.freeze({
+  keepCase: false,
+  longs: Number,
+  enums: String,
+  bytes: Buffer,
+  defaults: true,
+  oneofs: true,
+  includeDirs: [PROTO_DIR],
+});
+
+/** Largest request or reply, in bytes (a CSR is at most 16 KiB; listings are paginated). */
+export const MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
+
+/** Loads the API (and the health service, for reflection). */
+export function loadApi(): { definition: protoLoader.PackageDefinition; grpcObject: grpc.GrpcObject } {
+  const definition = protoLoader.loadSync([...PROTO_FILES, healthProtoPath], PROTO_LOADER_OPTIONS);
+  return { definition, grpcObject: grpc.loadPackageDefinition(definition) };
+}
+
+/** The server's key and certificate chain (PEM), replaced when renewed. */
+export interface ServerIdentity {
+  readonly privateKeyPem: string;
+  readonly certificateChainPem: string;
+  /** CA certificates the TLS layer offers as acceptable client issuers (PEM). */
+  readonly clientCaPem: string;
+}
+
+/** Pushes new server identities to grpc-js without a restart. */
+class IdentityProvider implements grpc.experimental.CertificateProvider {
+  #identity: ServerIdentity;
+  readonly #caListeners = new Set<grpc.experimental.CaCertificateUpdateListener>();
+  readonly #identityListeners = new Set<grpc.experimental.IdentityCertificateUpdateListener>();
+
+  constructor(identity: ServerIdentity) {
+    this.#identity = identity;
+  }
+
+  update(identity: ServerIdentity): void {
+    this.#identity = identity;
+    for (const listener of this.#caListeners) listener({ caCertificate: Buffer.from(identity.clientCaPem) });
+    for (const listener of this.#identityListeners) listener({ certificate: Buffer.from(identity.certificateChainPem), privateKey: Buffer.from(identity.privateKeyPem) });
+  }
+
+  // grpc-js registers its watcher only after adding these listeners: answer on the next tick,
+  // as its own file-watching provider does, or the first update is lost.
+  addCaCertificateListener(listener: grpc.experimental.CaCertificateUpdateListener): void {
+    this.#caListeners.add(listener);
+    queueMicrotask(() => {
+      listener({ caCertificate: Buffer.from(this.#identity.clientCaPem) });
+    });
+  }
+
+  removeCaCertificateListener(listener: grpc.experimental.CaCertificateUpdateListener): void {
+    this.#caListeners.delete(listener);
+  }
+
+  addIdentityCertificateListener(listener: grpc.experimental.IdentityCertificateUpdateListener): void {
+    this.#identityListeners.add(listener);
+    queueMicrotask(() => {
+      listener({ certificate: Buffer.from(this.#identity.certificateChainPem), privateKey: Buffer.from(this.#identity.privateKeyPem) });
+    });
+  }
+
+  removeIdentityCertificateListener(listener: grpc.experimental.IdentityCertificateUpdateListener): void {
+    this.#identityListeners.delete(listener);
+  }
+}
+
+/** Options of {@link BrokerServer.start}. */
+export interface BrokerServerOptions {
+  readonly service: BrokerService;
+  readonly peers: PeerVerifier;
+  readonly identity: ServerIdentity;
+  readonly clock: Clock;
+  /** host:port; port 0 picks a free port. */
+  readonly listen: string;
+  readonly logger?: Logger;
+}
+
+type UnaryHandler = (caller: Caller, request: Record<string, unknown>) => Promise<unknown>;
+
+/** The running gRPC server. */
+export class BrokerServer {
+  readonly port: number;
+  readonly health: HealthImplementation;
+  readonly #server: grpc.Server;
+  readonly #provider: IdentityProvider;
+
+  private constructor(server: grpc.Server, port: number, provider: IdentityProvider, health: HealthImplementation) {
+    this.#server = server;
+    this.port = port;
+    this.#provider = provider;
+    this.health = health;
+  }
+
+  /** Binds and starts serving. @throws Error when the address cannot be bound */
+  static async start(options: BrokerServerOptions): Promise<BrokerServer> {
+    const logger = options.logger ?? silentLogger;
+    const { definition, grpcObject } = loadApi();
+    const server = new grpc.Server({ 'grpc.max_receive_message_length': MAX_MESSAGE_BYTES, 'grpc.max_send_message_length': MAX_MESSAGE_BYTES });
+    const v1 = ((grpcObject.credbroker as grpc.GrpcObject).v1 as grpc.GrpcObject);
+    const serviceOf = (name: string): grpc.ServiceDefinition => (v1[name] as grpc.ServiceClientConstructor).service;
+    const { service, peers, clock } = options;
+
+    const wrap = (name: string, handler: UnaryHandler, needsPeer: boolean): grpc.handleUnaryCall<Record<string, unknown>, unknown> => {
+      return (call, callback) => {
+        const requestId = randomUUID();
+        const metadata = new grpc.Metadata();
+        metadata.set(REQUEST_ID_HEADER, requestId);
+        call.sendMetadata(metadata);
+        const run = async (): Promise<unknown> => {
+          // grpc-js shows the peer certificate only when TLS verified it against our CA list
+          // (roots and intermediates); PeerVerifier then checks everything again, and more.
+          const der = call.getAuthContext().sslPeerCertificate?.raw;
+          let peer = null;
+          if (needsPeer || der !== undefined) {
+            try {
+              peer = await peers.verify(der, clock.now());
+            } catch (error) {
+              // Enrollment calls work without a certificate; with a bad one they are refused.
+              await service.auditRefusal({ requestId, peer: null }, name, error);
+              throw error;
+            }
+          }
+          return handler({ requestId, peer }, call.request);
+        };
+        run().then(
+          (reply) => {
+            callback(null, reply);
+          },
+          (error: unknown) => {
+            logger.debug({ requestId, rpc: name, error: String(error) }, 'rpc failed');
+            callback(toServiceError(error, requestId));
+          },
+        );
+      };
+    };
+
+    const bytes = (value: unknown): Uint8Array => (Buffer.isBuffer(value) ? value : Buffer.alloc(0));
+    const text = (value: unknown): string => (typeof value === 'string' ? value : '');
+    const number = (value: unknown): number => (typeof value === 'number' ? value : 0);
+
+    server.addService(serviceOf('Enrollment'), {
+      Enroll: wrap('Enroll', (caller, r) => service.enroll(caller, { joinToken: text(r.joinToken), csr: bytes(r.csr), ttlSeconds: number(r.ttlSeconds) }), false),
+      GetTrustBundle: wrap('GetTrustBundle', () => Promise.resolve(service.trustBundle()), false),
+    });
+    server.addService(serviceOf('Certificates'), {
+      Renew: wrap('Renew', (caller, r) => service.renew(caller, { csr: bytes(r.csr), ttlSeconds: number(r.ttlSeconds) }), true),
+      Issue: wrap('Issue', (caller, r) => service.issue(caller, { csr: bytes(r.csr), spiffeId: text(r.spiffeId), ttlSeconds: number(r.ttlSeconds) }), true),
+      Revoke: wrap('Revoke', (caller, r) => service.revoke(caller, { serial: text(r.serial), reason: reasonOf(text(r.reason)) }), true),
+      GetCertificate: wrap('GetCertificate', async (caller, r) => certificateInfo(await service.getCertificate(caller, { serial: text(r.serial) }), true), true),
+      ListCertificates: wrap(
+        'ListCertificates',
+        async (caller, r) => {
+          const page = await service.listCertificates(caller, {
+            spiffeId: text(r.spiffeId),
+            profile: text(r.profile),
+            validOnly: r.validOnly === true,
+            pageSize: number(r.pageSize),
+            pageToken: text(r.pageToken),
+          });
+          return { certificates: page.items.map((c) => certificateInfo(c, false)), nextPageToken: page.nextPageToken };
+        },
+        true,
+      ),
+      GetCrl: wrap('GetCrl', async (caller) => {
+        const crl = await service.crl(caller);
+        return { der: Buffer.from(crl.der), pem: crl.pem, number: crl.number, thisUpdateUnix: crl.thisUpdateUnix, nextUpdateUnix: crl.nextUpdateUnix };
+      }, true),
+    });
+    server.addService(serviceOf('Administration'), {
+      CreateJoinToken: wrap('CreateJoinToken', (caller, r) => service.createJoinToken(caller, { spiffeId: text(r.spiffeId), ttlSeconds: number(r.ttlSeconds) }), true),
+      QueryAudit: wrap(
+        'QueryAudit',
+        async (caller, r) => {
+          const page = await service.queryAudit(caller, {
+            actor: text(r.actor),
+            action: text(r.action),
+            outcome: text(r.outcome),
+            subject: text(r.subject),
+            sinceUnix: number(r.sinceUnix),
+            untilUnix: number(r.untilUnix),
+            pageSize: number(r.pageSize),
+            pageToken: text(r.pageToken),
+          });
+          return {
+            entries: page.items.map((e) => ({ ...e, timeUnixMs: e.time.getTime(), detailsJson: JSON.stringify(e.details) })),
+            nextPageToken: page.nextPageToken,
+          };
+        },
+        true,
+      ),
+      ReloadPolicy: wrap('ReloadPolicy', (caller) => service.reloadPolicy(caller), true),
+    });
+    const health = new HealthImplementation({ '': 'SERVING', 'credbroker.v1.Enrollment': 'SERVING', 'credbroker.v1.Certificates': 'SERVING', 'credbroker.v1.Administration': 'SERVING' });
+    health.addToServer(server);
+    new ReflectionService(definition).addToServer(server);
+
+    const provider = new IdentityProvider(options.identity);
+    const credentials = grpc.experimental.createCertificateProviderServerCredentials(provider, provider, false);
+    const port = await new Promise<number>((resolve, reject) => {
+      server.bindAsync(options.listen, credentials, (error, bound) => {
+        if (error === null) resolve(bound);
+        else reject(error);
+      });
+    });
+    logger.info({ listen: options.listen, port }, 'credbroker listening (TLS; mutual TLS per call)');
+    return new BrokerServer(server, port, provider, health);
+  }
+
+  /** Replaces the server certificate (renewal); new connections use it at once. */
+  updateIdentity(identity: ServerIdentity): void {
+    this.#provider.update(identity);
+  }
+
+  /** Stops accepting calls, lets running ones finish for up to `graceMs`, then forces. */
+  async stop(graceMs = 10_000): Promise<void> {
+    this.health.setStatus('', 'NOT_SERVING');
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.#server.forceShutdown();
+        resolve();
+      }, graceMs);
+      timer.unref();
+      this.#server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+}
+
+const REASON_OF_ENUM: Readonly<Record<string, string>> = Object.freeze({
+  REVOCATION_REASON_UNSPECIFIED: 'unspecified',
+  REVOCATION_REASON_KEY_COMPROMISE: 'keyCompromise',
+  REVOCATION_REASON_CA_COMPROMISE: 'caCompromise',
+  REVOCATION_REASON_AFFILIATION_CHANGED: 'affiliationChanged',
+  REVOCATION_REASON_SUPERSEDED: 'superseded',
+  REVOCATION_REASON_CESSATION_OF_OPERATION: 'cessationOfOperation',
+  REVOCATION_REASON_PRIVILEGE_WITHDRAWN: 'privilegeWithdrawn',
+});
+
+const ENUM_OF_REASON: Readonly<Record<string, string>> = Object.freeze(Object.fromEntries(Object.entries(REASON_OF_ENUM).map(([k, v]) => [v, k])));
+
+function reasonOf(value: string): Parameters<BrokerService['revoke']>[1]['reason'] {
+  return (REASON_OF_ENUM[value] ?? 'unspecified') as Parameters<BrokerService['revoke']>[1]['reason'];
+}
+
+function certificateInfo(record: Awaited<ReturnType<BrokerService['getCertificate']>>, withPem: boolean): Record<string, unknown> {
+  return {
+    serial: record.serial,
+    spiffeId: record.spiffeId,
+    profile: record.profile,
+    notBeforeUnix: Math.floor(record.notBefore.getTime() / 1000),
+    notAfterUnix: Math.floor(record.notAfter.getTime() / 1000),
+    issuedAtUnix: Math.floor(record.issuedAt.getTime() / 1000),
+    sha256: record.sha256,
+    renewedFrom: record.renewedFrom ?? '',
+    revokedAtUnix: record.revokedAt === null ? 0 : Math.floor(record.revokedAt.getTime() / 1000),
+    revocationReason: record.revocationReason === null ? 'REVOCATION_REASON_UNSPECIFIED' : (ENUM_OF_REASON[record.revocationReason] ?? 'REVOCATION_REASON_UNSPECIFIED'),
+    certificatePem: withPem ? pemOfDer(record.der) : '',
+  };
+}
+
+function pemOfDer(der: Uint8Array): string {
+  const base64 = Buffer.from(der).toString('base64').replace(/(.{64})/g, '$1\n');
+  return `-----BEGIN CERTIFICATE-----\n${base64.replace(/\n$/, '')}\n-----END CERTIFICATE-----\n`;
+}

@@ -1,0 +1,7 @@
+/** Persistence: the Store interface and its implementations. */
+export * from './audit-records.js';
+export * from './store.js';
+export * from './pagination.js';
+export * from './record-checks.js';
+export * from './sqlite-migrations.js';
+export * from './sqlite-store.js';

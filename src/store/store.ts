@@ -1,0 +1,139 @@
+/**
+ * Persistence behind one interface: SQLite (embedded default, `sqlite-store.ts`) and, later,
+ * PostgreSQL for several brokers. Every decision of the broker is one {@link Store.transaction}:
+ * its state change and its audit entry commit together or not at all.
+ *
+ * The interface is asynchronous so that a networked store can implement it; the SQLite store
+ * serialises transactions. Never sign on the HSM inside a transaction: sign first, then record.
+ */
+import type { AuditCheckpoint, AuditEntry } from './audit-records.js';
+
+/** Why a certificate was revoked (RFC 5280 §5.3.1 names). */
+export type StoredRevocationReason =
+  | 'unspecified'
+  | 'keyCompromise'
+  | 'caCompromise'
+  | 'affiliationChanged'
+  | 'superseded'
+  | 'cessationOfOperation'
+  | 'certificateHold'
+  | 'privilegeWithdrawn';
+
+/** The profile a certificate was issued under. */
+export type CertificateProfileName = 'service' | 'operator' | 'server';
+
+/** A certificate the broker issued. */
+export interface CertificateRecord {
+  /** Serial number, lowercase hex without leading zeros beyond DER's. Primary key. */
+  readonly serial: string;
+  readonly spiffeId: string;
+  readonly profile: CertificateProfileName;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  readonly issuedAt: Date;
+  /** SHA-256 of the certificate's DER, hex. */
+  readonly sha256: string;
+  /** SHA-256 of the SubjectPublicKeyInfo, hex: renewals must bring a new key. */
+  readonly spkiSha256: string;
+  /** Serial of the intermediate that signed it. */
+  readonly issuerSerial: string;
+  /** The serial this certificate replaced (renewal), if any. */
+  readonly renewedFrom: string | null;
+  readonly der: Uint8Array;
+  readonly revokedAt: Date | null;
+  readonly revocationReason: StoredRevocationReason | null;
+}
+
+/** A join token, stored only as a hash. */
+export interface JoinTokenRecord {
+  /** Public id (safe to log and audit), e.g. 16 random bytes hex. */
+  readonly id: string;
+  /** SHA-256 of the secret token, hex. The token itself is never stored. */
+  readonly hash: string;
+  readonly spiffeId: string;
+  /** SPIFFE ID of the operator who created it (or `bootstrap`). */
+  readonly createdBy: string;
+  readonly createdAt: Date;
+  readonly expiresAt: Date;
+  readonly usedAt: Date | null;
+  /** Serial of the certificate issued with it. */
+  readonly usedForSerial: string | null;
+}
+
+/** Filters of {@link StoreTransaction.listCertificates}; all optional, combined with AND. */
+export interface CertificateFilter {
+  /** Exact SPIFFE ID, or a prefix ending in `/` (e.g. `spiffe://td/workers/`). */
+  readonly spiffeId?: string;
+  readonly profile?: CertificateProfileName;
+  /** Only certificates valid (not expired, not revoked) at this instant. */
+  readonly validAt?: Date;
+  readonly revoked?: boolean;
+}
+
+/** One page of a listing, newest issued first; pass `nextPageToken` back for the next page. */
+export interface Page<T> {
+  readonly items: readonly T[];
+  /** Empty when there is no further page. */
+  readonly nextPageToken: string;
+}
+
+/** Filters of {@link StoreTransaction.queryAudit}. */
+export interface AuditFilter {
+  readonly actor?: string;
+  readonly action?: string;
+  readonly outcome?: AuditEntry['outcome'];
+  readonly since?: Date;
+  readonly until?: Date;
+  /** Entries whose subject (SPIFFE ID, serial or token id) equals this. */
+  readonly subject?: string;
+}
+
+/** What one transaction may read and change. */
+export interface StoreTransaction {
+  insertCertificate(record: CertificateRecord): Promise<void>;
+  getCertificate(serial: string): Promise<CertificateRecord | null>;
+  /**
+   * Marks a certificate revoked.
+   * @returns false if it does not exist or was already revoked (the first revocation stands)
+   */
+  revokeCertificate(serial: string, revokedAt: Date, reason: StoredRevocationReason): Promise<boolean>;
+  listCertificates(filter: CertificateFilter, pageSize: number, pageToken: string): Promise<Page<CertificateRecord>>;
+  /** Every revoked certificate not yet expired at `at` (for the CRL and the revocation cache). */
+  listRevokedUnexpired(at: Date): Promise<readonly CertificateRecord[]>;
+
+  insertJoinToken(record: JoinTokenRecord): Promise<void>;
+  getJoinTokenByHash(hash: string): Promise<JoinTokenRecord | null>;
+  /**
+   * Marks an unused token used, atomically.
+   * @returns false if it was already used (exactly one caller ever gets true)
+   */
+  redeemJoinToken(id: string, usedAt: Date, serial: string): Promise<boolean>;
+  /** Unused, unexpired join tokens at `at`. */
+  countOutstandingJoinTokens(at: Date): Promise<number>;
+
+  /**
+   * Inserts an entry the audit module chained (src/audit computes seq, prevHash and hash from
+   * {@link lastAuditEntry} in the same transaction).
+   * @throws BrokerError conflict `store.audit_seq` if the seq is taken (another writer won)
+   */
+  insertAuditEntry(entry: AuditEntry): Promise<void>;
+  queryAudit(filter: AuditFilter, pageSize: number, pageToken: string): Promise<Page<AuditEntry>>;
+  /** The newest audit entry, or null for an empty log. */
+  lastAuditEntry(): Promise<AuditEntry | null>;
+  insertAuditCheckpoint(checkpoint: AuditCheckpoint): Promise<void>;
+  lastAuditCheckpoint(): Promise<AuditCheckpoint | null>;
+
+  /** Next value of a named monotonic counter (e.g. `crl_number`), starting at 1. */
+  nextCounter(name: string): Promise<bigint>;
+}
+
+/** A store of certificates, join tokens and the audit log. */
+export interface Store {
+  /**
+   * Runs `work` in one transaction: committed if it resolves, rolled back if it throws.
+   * Transactions never interleave their effects.
+   */
+  transaction<T>(work: (tx: StoreTransaction) => Promise<T>): Promise<T>;
+  /** Closes the store; later calls fail. */
+  close(): Promise<void>;
+}
