@@ -124,7 +124,8 @@ fi
 step "summary"
 grpcurl_bin=$(command -v grpcurl || true)
 [ -z "$grpcurl_bin" ] && [ -x "$root/../shared/bin/grpcurl" ] && grpcurl_bin="$root/../shared/bin/grpcurl"
-g="${grpcurl_bin:-grpcurl} -cacert $state/root.pem -cert $state/operator/cert.pem -key $state/operator/key.pem 127.0.0.1:$port"
+g="${grpcurl_bin:-grpcurl} -cacert $state/root.pem -cert $state/operator/cert.pem -key $state/operator/key.pem"
+a="127.0.0.1:$port"
 cat <<TXT
 SoftHSM config : $SOFTHSM2_CONF
 tokens         : credbroker-dev-root (root key, 1-of-1 share in $state/root-share-dev-officer)
@@ -135,11 +136,12 @@ broker         : 127.0.0.1:$port, pid $(cat "$state/broker.pid"), log $state/bro
 operator       : $operator_id (key and certificate in $state/operator/, key 0600)
 
 Try (grpcurl with the operator certificate):
-  $g list
-  $g describe credbroker.v1.Administration.CreateJoinToken
-  $g -d '{"spiffe_id":"spiffe://anonymizer.local/pipeline/import"}' credbroker.v1.Administration/CreateJoinToken
-  $g -d '{"page_size":5}' credbroker.v1.Certificates/ListCertificates
-  $g -d '{"page_size":5}' credbroker.v1.Administration/QueryAudit
+  $g $a list
+  $g $a describe credbroker.v1.Administration.CreateJoinToken
+  $g -d '{"spiffe_id":"spiffe://anonymizer.local/pipeline/import"}' $a credbroker.v1.Administration/CreateJoinToken
+  $g -d '{"page_size":5}' $a credbroker.v1.Certificates/ListCertificates
+  $g -d '{"page_size":5}' $a credbroker.v1.Administration/QueryAudit
+The README's grpcurl walkthrough continues from here (enroll with an openssl CSR, revoke, CRL).
 Stop the broker: kill \$(cat $state/broker.pid)
 The demo agent arrives with issue 5.
 TXT

@@ -20,6 +20,7 @@ import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-
 import { silentLogger, type Clock, type Logger } from '../core/index.js';
 import type { BrokerService, Caller } from './broker-service.js';
 import { REQUEST_ID_HEADER, toServiceError } from './grpc-status.js';
+import { withProtoComments } from './proto-comments.js';
 import type { PeerVerifier } from './peer-verifier.js';
 
 /** The proto files of the API, relative to proto/. */
@@ -229,7 +230,7 @@ export class BrokerServer {
     });
     const health = new HealthImplementation({ '': 'SERVING', 'credbroker.v1.Enrollment': 'SERVING', 'credbroker.v1.Certificates': 'SERVING', 'credbroker.v1.Administration': 'SERVING' });
     health.addToServer(server);
-    new ReflectionService(definition).addToServer(server);
+    new ReflectionService(withProtoComments(definition, [...PROTO_FILES, healthProtoPath], [PROTO_DIR])).addToServer(server);
 
     const provider = new IdentityProvider(options.identity);
     const credentials = grpc.experimental.createCertificateProviderServerCredentials(provider, provider, false);

@@ -204,6 +204,29 @@ describe('SqliteStore', () => {
     });
   });
 
+  describe('failures inside a batch', () => {
+    it('a full disk fails the work that hit it; what resolved is stored, what rejected is not', async () => {
+      // A test migration caps the database size for this connection: SQLITE_FULL on demand.
+      const cap: SqliteMigration = { version: 2, name: 'cap', sql: 'PRAGMA max_page_count = 64;' };
+      const store = await SqliteStore.open(':memory:', { migrations: [...SQLITE_MIGRATIONS, cap] });
+      const big = (n: number) => certificate(n, { der: new Uint8Array(512 * 1024).fill(n) });
+      const outcomes = await Promise.allSettled([
+        store.transaction((tx) => tx.insertCertificate(certificate(1))),
+        store.transaction((tx) => tx.insertCertificate(big(2))),
+        store.transaction((tx) => tx.insertCertificate(certificate(3))),
+      ]);
+      const full = outcomes[1];
+      expect(full?.status).to.equal('rejected');
+      const reason = (full as PromiseRejectedResult).reason as { kind: string; code: string };
+      expect([reason.kind, reason.code]).to.deep.equal(['unavailable', 'store.io']);
+      for (const [index, outcome] of outcomes.entries()) {
+        const stored = await store.transaction((tx) => tx.getCertificate(serialOf(index + 1)));
+        expect(stored !== null, `certificate ${index + 1}: ${outcome.status}`).to.equal(outcome.status === 'fulfilled');
+      }
+      await store.close();
+    });
+  });
+
   describe('audit snapshot', () => {
     it('reads checkpoints and entries in seq order from one snapshot; writers wait until it is closed', async () => {
       const store = await SqliteStore.open(':memory:');

@@ -288,8 +288,7 @@ export function storeContract(name: string, makeStore: () => Promise<Store>): vo
       });
 
       it('refuses a transaction started inside another (it would wait for itself)', async () => {
-        const error = await catchBrokerError(store.transaction(() => store.transaction((tx) => tx.lastAuditEntry())));
-        expect(error.kind).to.equal('internal');
+        await expectError(store.transaction(() => store.transaction((tx) => tx.lastAuditEntry())), 'internal', 'store.nested_transaction');
       });
 
       it('fails every call after close with unavailable store.closed', async () => {
