@@ -6,6 +6,7 @@ import 'reflect-metadata';
 import { Command, CommanderError } from 'commander';
 import { BrokerError, silentLogger, systemClock, systemRandom, type Logger } from '../core/index.js';
 import { refuseSecretsOnArgv } from './argv-guard.js';
+import { auditCommand } from './audit-command.js';
 import { ceremonyCommand } from './ceremony-command.js';
 import { bootstrapCommand, enrollCommand } from './enroll-command.js';
 import { hsmCommand } from './hsm-command.js';
@@ -36,6 +37,7 @@ export function buildProgram(output: Output, logger: Logger): Command {
   program.addCommand(serveCommand(output, () => createLogger(), systemClock, systemRandom));
   program.addCommand(enrollCommand(output));
   program.addCommand(bootstrapCommand(output, systemClock, systemRandom));
+  program.addCommand(auditCommand(output, systemClock));
   for (const command of program.commands) {
     command.exitOverride();
     for (const sub of command.commands) sub.exitOverride();

@@ -216,7 +216,7 @@ describe('SqliteStore', () => {
         store.transaction((tx) => tx.insertCertificate(certificate(3))),
       ]);
       const full = outcomes[1];
-      expect(full?.status).to.equal('rejected');
+      expect(full.status).to.equal('rejected');
       const reason = (full as PromiseRejectedResult).reason as { kind: string; code: string };
       expect([reason.kind, reason.code]).to.deep.equal(['unavailable', 'store.io']);
       for (const [index, outcome] of outcomes.entries()) {
@@ -237,7 +237,7 @@ describe('SqliteStore', () => {
       });
       const snapshot = await store.openAuditSnapshot();
       let written = false;
-      const more = chain(1, entries[4]!, 6);
+      const more = chain(1, entries[4], 6);
       const writing = store.transaction((tx) => tx.insertAuditEntry(more[0]!)).then(() => {
         written = true;
       });
