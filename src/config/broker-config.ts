@@ -45,6 +45,10 @@ export const serverConfigSchema = z.strictObject({
   certificateTtl: duration.default('12h').refine((value) => parseDurationMs(value) <= 86_400_000, { error: 'at most 24h' }),
   /** How long SIGTERM waits for running calls before closing. Default 10s. */
   drainTimeout: duration.default('10s'),
+  /** Enroll attempts per source address: a burst, then so many per minute (RESOURCE_EXHAUSTED beyond). */
+  enrollRateLimit: z
+    .strictObject({ burst: z.int().min(1).max(10_000).default(20), perMinute: z.int().min(1).max(100_000).default(30) })
+    .default({ burst: 20, perMinute: 30 }),
 });
 
 /** Where certificates, join token hashes and the audit log live. */

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import * as x509 from '@peculiar/x509';
 import { BrokerError, parseDurationMs, silentLogger, type Clock, type Logger, type RandomSource, type Secret } from '../core/index.js';
-import type { BrokerConfig } from '../config/index.js';
+import { serverConfigSchema, type BrokerConfig } from '../config/index.js';
 import { HsmSigner, HsmToken } from '../hsm/index.js';
 import { PolicyHolder } from '../policy/index.js';
 import { AuditCheckpointer, AuditLog } from '../audit/index.js';
@@ -55,7 +55,7 @@ export async function startBroker(config: BrokerConfig, dependencies: BrokerDepe
   const base = dirname(resolve(dependencies.configPath));
   const path = (value: string): string => (isAbsolute(value) ? value : resolve(base, value));
   const { ca: caConfig, audit: auditConfig, policy: policyPath } = config;
-  const server = config.server ?? { listen: '127.0.0.1:8443', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1', '::1'], certificateTtl: '12h', drainTimeout: '10s' };
+  const server = config.server ?? serverConfigSchema.parse({});
   const storeConfig = config.store ?? { kind: 'sqlite' as const, path: './credbroker.db' };
   const missing = [caConfig === undefined ? 'ca' : '', auditConfig === undefined ? 'audit' : '', policyPath === undefined ? 'policy' : ''].filter((m) => m !== '');
   if (caConfig === undefined || auditConfig === undefined || policyPath === undefined) {
@@ -117,7 +117,7 @@ export async function startBroker(config: BrokerConfig, dependencies: BrokerDepe
 
     const spec = { dnsNames: server.dnsNames, ipAddresses: server.ipAddresses, ttlMs: parseDurationMs(server.certificateTtl) };
     const initial = await issueServerIdentity(ca, spec, clock.now(), random);
-    const grpcServer = await BrokerServer.start({ service, peers, identity: initial.identity, clock, listen: server.listen, logger });
+    const grpcServer = await BrokerServer.start({ service, peers, identity: initial.identity, clock, listen: server.listen, enrollRateLimit: server.enrollRateLimit, logger });
     stack.push(() => grpcServer.stop(parseDurationMs(server.drainTimeout)));
     const renewer = new ServerIdentityRenewer(initial, (now) => issueServerIdentity(ca, spec, now, random), (next) => {
       grpcServer.updateIdentity(next.identity);

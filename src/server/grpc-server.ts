@@ -21,6 +21,7 @@ import { silentLogger, type Clock, type Logger } from '../core/index.js';
 import type { BrokerService, Caller } from './broker-service.js';
 import { REQUEST_ID_HEADER, toServiceError } from './grpc-status.js';
 import { withProtoComments } from './proto-comments.js';
+import { RateLimiter, sourceAddress, type RateLimit } from './rate-limiter.js';
 import type { PeerVerifier } from './peer-verifier.js';
 
 /** The proto files of the API, relative to proto/. */
@@ -110,10 +111,12 @@ export interface BrokerServerOptions {
   readonly clock: Clock;
   /** host:port; port 0 picks a free port. */
   readonly listen: string;
+  /** Enroll attempts per source address. */
+  readonly enrollRateLimit: RateLimit;
   readonly logger?: Logger;
 }
 
-type UnaryHandler = (caller: Caller, request: Record<string, unknown>) => Promise<unknown>;
+type UnaryHandler = (caller: Caller, request: Record<string, unknown>, source: string) => Promise<unknown>;
 
 /** The running gRPC server. */
 export class BrokerServer {
@@ -137,6 +140,7 @@ export class BrokerServer {
     const v1 = ((grpcObject.credbroker as grpc.GrpcObject).v1 as grpc.GrpcObject);
     const serviceOf = (name: string): grpc.ServiceDefinition => (v1[name] as grpc.ServiceClientConstructor).service;
     const { service, peers, clock } = options;
+    const enrollLimiter = new RateLimiter(options.enrollRateLimit, clock);
 
     const wrap = (name: string, handler: UnaryHandler, needsPeer: boolean): grpc.handleUnaryCall<Record<string, unknown>, unknown> => {
       return (call, callback) => {
@@ -158,7 +162,7 @@ export class BrokerServer {
               throw error;
             }
           }
-          return handler({ requestId, peer }, call.request);
+          return handler({ requestId, peer }, call.request, sourceAddress(call.getPeer()));
         };
         run().then(
           (reply) => {
@@ -177,7 +181,19 @@ export class BrokerServer {
     const number = (value: unknown): number => (typeof value === 'number' ? value : 0);
 
     server.addService(serviceOf('Enrollment'), {
-      Enroll: wrap('Enroll', (caller, r) => service.enroll(caller, { joinToken: text(r.joinToken), csr: bytes(r.csr), ttlSeconds: number(r.ttlSeconds) }), false),
+      Enroll: wrap(
+        'Enroll',
+        async (caller, r, source) => {
+          try {
+            enrollLimiter.take(source);
+          } catch (error) {
+            await service.auditRefusal(caller, 'Enroll', error);
+            throw error;
+          }
+          return service.enroll(caller, { joinToken: text(r.joinToken), csr: bytes(r.csr), ttlSeconds: number(r.ttlSeconds) });
+        },
+        false,
+      ),
       GetTrustBundle: wrap('GetTrustBundle', () => Promise.resolve(service.trustBundle()), false),
     });
     server.addService(serviceOf('Certificates'), {

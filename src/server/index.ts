@@ -6,3 +6,4 @@ export * from './grpc-status.js';
 export * from './join-token.js';
 export * from './peer-verifier.js';
 export * from './server-identity.js';
+export * from './rate-limiter.js';

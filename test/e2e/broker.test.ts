@@ -6,6 +6,7 @@ import { expect } from 'chai';
 import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import * as grpc from '@grpc/grpc-js';
 import * as x509 from '@peculiar/x509';
 import { newKeyAndCsr, unary, type BrokerClients } from '../../src/agent/index.js';
@@ -254,9 +255,30 @@ describe('e2e: the broker over mTLS', function () {
     }
   });
 
-  it('credbroker audit verify passes on the broker\'s log and fails on a tampered copy', async () => {
+  it('credbroker audit verify passes on the broker\'s log and fails on a tampered copy, naming the entry', async () => {
     await e2e.broker.checkpointer.tick(e2e.clock.now());
-    const good = await runCli(['audit', 'verify', '--db', join(e2e.dir, 'broker.db')]);
+    // A consistent copy of the live database (WAL included), then the same copy tampered with.
+    const live = new Database(join(e2e.dir, 'broker.db'), { readonly: true });
+    const copy = join(e2e.dir, 'audit-copy.db');
+    try {
+      await live.backup(copy);
+    } finally {
+      live.close();
+    }
+    const good = await runCli(['audit', 'verify', '--db', copy]);
     expect(good.status, good.stderr).to.equal(0);
+    const tampered = new Database(copy);
+    try {
+      // Someone with write access to the file drops the append-only triggers and edits an entry.
+      for (const { name } of tampered.prepare("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_entries'").all() as { name: string }[]) {
+        tampered.exec(`DROP TRIGGER "${name}"`);
+      }
+      expect(tampered.prepare("UPDATE audit_entries SET actor = 'spiffe://e2e.test/ops/mallory' WHERE seq = 2").run().changes).to.equal(1);
+    } finally {
+      tampered.close();
+    }
+    const bad = await runCli(['audit', 'verify', '--db', copy]);
+    expect(bad.status).to.equal(1);
+    expect(bad.stderr).to.match(/entry 2\b/);
   });
 });

@@ -78,7 +78,7 @@ export interface E2eBroker {
 }
 
 /** Starts a broker on a fresh CA (new tokens and keys on the run's SoftHSM). */
-export async function startE2eBroker(): Promise<E2eBroker> {
+export async function startE2eBroker(options: { enrollBurst?: number } = {}): Promise<E2eBroker> {
   softHsmDir();
   const dir = mkdtempSync(join(tmpdir(), 'credbroker-e2e-'));
   const suffix = randomBytes(3).toString('hex');
@@ -116,6 +116,7 @@ ca:
   roots: [root.pem]
 server:
   listen: 127.0.0.1:0
+  enrollRateLimit: { burst: ${options.enrollBurst ?? 1000}, perMinute: 60 }
 store: { path: broker.db }
 policy: policy.yaml
 audit: { key: audit, checkpointEveryEntries: 50 }
