@@ -129,7 +129,7 @@ export async function startBroker(config: BrokerConfig, dependencies: BrokerDepe
     checkpointer.start();
     stack.push(async () => {
       checkpointer.stop();
-      await checkpointer.tick(clock.now()).catch(() => null);
+      await checkpointer.flush(clock.now()).catch(() => null);
     });
     policy.on('rejected', (error: unknown) => {
       logger.error({ error: String(error) }, 'policy reload refused; the previous policy stays in force');

@@ -33,8 +33,9 @@
  * than `busyTimeoutMs` fails with `store.busy` (unavailable, retryable).
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { closeSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import { BrokerError, systemClock, type Clock } from '../core/index.js';
+import { BrokerError, systemClock, toBrokerError, type Clock } from '../core/index.js';
 import type { AuditCheckpoint, AuditEntry, AuditOutcome } from './audit-records.js';
 import { AsyncMutex, type Release } from './async-mutex.js';
 import { decodePageToken, effectivePageSize, encodePageToken, filterFingerprint } from './pagination.js';
@@ -78,7 +79,11 @@ export interface SqliteStoreOptions {
   readonly clock?: Clock;
   /** Default `full` (see the module comment); ignored for `:memory:` and read-only stores. */
   readonly durability?: SqliteDurability;
-  /** How long to wait for a lock held by another process, in ms (default 5,000). */
+  /**
+   * How long to wait for a lock held by another process, in ms (default 5,000). better-sqlite3
+   * waits synchronously, so the event loop stalls meanwhile: only a second writing process (e.g.
+   * `credbroker bootstrap-operator` next to a running broker) can make it wait at all.
+   */
   readonly busyTimeoutMs?: number;
   /**
    * Open an existing database read-only (offline verification, export): no migration runs, the
@@ -205,8 +210,8 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * Opens (creating it if needed, unless read-only) the database at `path` and brings its schema
-   * up to date. `:memory:` gives a private in-memory database (tests).
+   * Opens (creating it, mode 0600, if needed, unless read-only) the database at `path` and brings
+   * its schema up to date. `:memory:` gives a private in-memory database (tests).
    * @throws BrokerError unavailable `store.open` when the file cannot be opened (path and reason
    *   named); conflict `store.not_credbroker` for a database another program made;
    *   conflict `store.schema_too_new` for a schema newer than this code; conflict
@@ -227,6 +232,9 @@ export class SqliteStore implements Store {
     const memory = path === ':memory:';
     let db: Database.Database;
     try {
+      // A new database is born 0600 (SQLite gives its -wal and -shm files the same mode): it
+      // holds no secret, but every identity and decision of the site.
+      if (!readOnly && !memory) closeSync(openSync(path, 'a', 0o600));
       db = new Database(path, { readonly: readOnly, fileMustExist: readOnly, timeout: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS });
     } catch (error) {
       throw new BrokerError('unavailable', {
@@ -371,8 +379,12 @@ export class SqliteStore implements Store {
         // one commit, one fsync, covers them all.
         await new Promise<void>((resolve) => setImmediate(resolve));
         const release = await this.#mutex.acquire();
+        const batch = this.#queue.splice(0, MAX_BATCH);
         try {
-          await this.#runBatch(this.#queue.splice(0, MAX_BATCH));
+          await this.#runBatch(batch);
+        } catch (error) {
+          // #runBatch settles every caller itself; this only guards against a bug leaving one hanging.
+          for (const pending of batch) pending.reject(toBrokerError(error, 'store.error'));
         } finally {
           release();
         }

@@ -65,7 +65,10 @@ export interface CertificateFilter {
   /** Exact SPIFFE ID, or a prefix ending in `/` (e.g. `spiffe://td/workers/`). */
   readonly spiffeId?: string;
   readonly profile?: CertificateProfileName;
-  /** Only certificates valid (not expired, not revoked) at this instant. */
+  /**
+   * Only certificates valid at this instant: notBefore ≤ validAt ≤ notAfter (inclusive, RFC 5280
+   * §4.1.2.5) and not revoked at or before it.
+   */
   readonly validAt?: Date;
   readonly revoked?: boolean;
 }
@@ -82,14 +85,24 @@ export interface AuditFilter {
   readonly actor?: string;
   readonly action?: string;
   readonly outcome?: AuditEntry['outcome'];
+  /** Entries at or after this time. */
   readonly since?: Date;
+  /** Entries before this time (exclusive). */
   readonly until?: Date;
   /** Entries whose subject (SPIFFE ID, serial or token id) equals this. */
   readonly subject?: string;
 }
 
-/** What one transaction may read and change. */
+/**
+ * What one transaction may read and change. Valid only while its transaction runs (later calls
+ * fail with internal `store.tx_ended`). Listings take `pageSize` 0 (the default, 100) to 1,000
+ * (larger is lowered to 1,000; negative is invalid `store.page_size`) and a `pageToken` from the
+ * previous page of the same query ('' for the first; a malformed token or one from another
+ * filter is invalid `store.page_token`). A record that breaks the store's rules (malformed
+ * serial, hash or date) is internal `store.invalid_record`: callers validate input before.
+ */
 export interface StoreTransaction {
+  /** @throws BrokerError conflict `store.certificate_exists` for a serial (or DER) already recorded */
   insertCertificate(record: CertificateRecord): Promise<void>;
   getCertificate(serial: string): Promise<CertificateRecord | null>;
   /**
@@ -101,6 +114,7 @@ export interface StoreTransaction {
   /** Every revoked certificate not yet expired at `at` (for the CRL and the revocation cache). */
   listRevokedUnexpired(at: Date): Promise<readonly CertificateRecord[]>;
 
+  /** @throws BrokerError conflict `store.join_token_exists` for an id or hash already stored */
   insertJoinToken(record: JoinTokenRecord): Promise<void>;
   getJoinTokenByHash(hash: string): Promise<JoinTokenRecord | null>;
   /**
@@ -114,12 +128,18 @@ export interface StoreTransaction {
   /**
    * Inserts an entry the audit module chained (src/audit computes seq, prevHash and hash from
    * {@link lastAuditEntry} in the same transaction).
-   * @throws BrokerError conflict `store.audit_seq` if the seq is taken (another writer won)
+   * @throws BrokerError conflict `store.audit_seq` if the seq is taken (another writer won);
+   *   conflict `store.audit_chain` if prevHash is not the head's hash; internal `store.audit_gap`
+   *   if seq is not head + 1
    */
   insertAuditEntry(entry: AuditEntry): Promise<void>;
   queryAudit(filter: AuditFilter, pageSize: number, pageToken: string): Promise<Page<AuditEntry>>;
   /** The newest audit entry, or null for an empty log. */
   lastAuditEntry(): Promise<AuditEntry | null>;
+  /**
+   * @throws BrokerError conflict `store.audit_checkpoint` unless the checkpoint's seq is an
+   *   existing entry with that hash, after the last checkpoint's seq
+   */
   insertAuditCheckpoint(checkpoint: AuditCheckpoint): Promise<void>;
   lastAuditCheckpoint(): Promise<AuditCheckpoint | null>;
 
@@ -130,8 +150,10 @@ export interface StoreTransaction {
 /** A store of certificates, join tokens and the audit log. */
 export interface Store {
   /**
-   * Runs `work` in one transaction: committed if it resolves, rolled back if it throws.
-   * Transactions never interleave their effects.
+   * Runs `work` in one transaction: committed if it resolves, rolled back if it throws (the
+   * error reaches the caller unchanged). Transactions never interleave their effects. Calling
+   * `transaction` from inside `work` is refused (internal `store.nested_transaction`).
+   * @throws BrokerError unavailable `store.closed` after close; `store.busy` / `store.io` (retry)
    */
   transaction<T>(work: (tx: StoreTransaction) => Promise<T>): Promise<T>;
   /** Closes the store; later calls fail. */

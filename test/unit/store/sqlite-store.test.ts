@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import Database from 'better-sqlite3';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManualClock } from '../../../src/core/index.js';
@@ -44,6 +44,18 @@ describe('SqliteStore', () => {
       try {
         expect(store.durability).to.equal('full');
         expect(store.settings()).to.deep.equal({ journalMode: 'wal', synchronous: 'full', foreignKeys: true, busyTimeoutMs: 5000 });
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('creates a new database file, and its WAL, readable by its owner only', async () => {
+      const path = freshPath();
+      const store = await SqliteStore.open(path);
+      await store.transaction((tx) => tx.insertCertificate(certificate(1)));
+      try {
+        expect(statSync(path).mode & 0o777).to.equal(0o600);
+        expect(statSync(`${path}-wal`).mode & 0o777).to.equal(0o600);
       } finally {
         await store.close();
       }
