@@ -62,7 +62,7 @@ describe('e2e: operating the broker', function () {
       await unary(ops.administration, 'CreateJoinToken', { spiffeId: BLUR });
 
       // Blur's entry removed: nothing is granted by default any more.
-      writeFileSync(policyPath, original.replace(/  - id: spiffe:\/\/e2e\.test\/pipeline\/blur\n(    .*\n)+/, ''));
+      writeFileSync(policyPath, original.replace(/ {2}- id: spiffe:\/\/e2e\.test\/pipeline\/blur\n( {4}.*\n)+/, ''));
       const applied = await unary<{ reloaded: boolean; policySha256: string }>(ops.administration, 'ReloadPolicy', {});
       expect(applied.reloaded).to.equal(true);
       expect(applied.policySha256).to.not.equal(refused.policySha256);
