@@ -54,7 +54,7 @@ function csrWith(options: { extensions?: x509.Extension[]; curve?: string; corru
 }
 
 /** A client identity from a CA that is not the broker's (same trust domain name, other keys). */
-async function intruderIdentity(): Promise<ClientIdentity> {
+async function intruderIdentity(trustDomain = TRUST_DOMAIN): Promise<ClientIdentity> {
   const now = new Date();
   const rootSigner = await SoftwareSigner.generate('P-256');
   const root = await createRootCertificate({ signer: rootSigner, subject: 'CN=e2e root', notBefore: new Date(now.getTime() - 60_000), notAfter: new Date(now.getTime() + 86_400_000), random: systemRandom });
@@ -64,7 +64,7 @@ async function intruderIdentity(): Promise<ClientIdentity> {
     issuerCertificate: root,
     publicKey: intermediateSigner.publicKey,
     subject: 'CN=e2e intermediate',
-    trustDomain: TRUST_DOMAIN,
+    trustDomain,
     notBefore: new Date(now.getTime() - 60_000),
     notAfter: new Date(now.getTime() + 3_600_000),
     random: systemRandom,
@@ -74,7 +74,7 @@ async function intruderIdentity(): Promise<ClientIdentity> {
     issuerSigner: intermediateSigner,
     issuerCertificate: intermediate,
     csr: await checkCsr(buildCsr(privateKey)),
-    spiffeId: parseSpiffeId(IMPORT),
+    spiffeId: parseSpiffeId(`spiffe://${trustDomain}/pipeline/import`),
     profile: 'service',
     now,
     random: systemRandom,
@@ -149,6 +149,11 @@ describe('e2e: the broker over mTLS', function () {
       const intruder = await intruderIdentity();
       const error = await expectRefused(e2e, () => unary(e2e.as(intruder).certificates, 'Renew', { csr: Buffer.alloc(0) }), grpc.status.UNAUTHENTICATED, 'Renew', 'peer.no_certificate');
       expect(error.details).to.contain('does not chain to this broker');
+    });
+
+    it('a certificate of another trust domain: UNAUTHENTICATED', async () => {
+      const intruder = await intruderIdentity('payments.test');
+      await expectRefused(e2e, () => unary(e2e.as(intruder).administration, 'QueryAudit', {}), grpc.status.UNAUTHENTICATED, 'QueryAudit', 'peer.no_certificate');
     });
 
     it('a service calling an operator RPC: PERMISSION_DENIED', async () => {
