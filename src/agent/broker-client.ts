@@ -3,10 +3,7 @@
  * broker against the trust bundle, plus the caller's certificate when it has one (mutual TLS).
  */
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
-import { fileURLToPath } from 'node:url';
-
-const PROTO_DIR = fileURLToPath(new URL('../../proto/', import.meta.url).href.replace('/dist/proto/', '/proto/'));
+import { loadBrokerApi } from './broker-api.js';
 
 /** How to reach the broker. */
 export interface BrokerConnection {
@@ -32,17 +29,7 @@ export interface BrokerClients {
 let api: grpc.GrpcObject | null = null;
 
 function loadApi(): grpc.GrpcObject {
-  api ??= grpc.loadPackageDefinition(
-    protoLoader.loadSync(['credbroker/v1/enrollment.proto', 'credbroker/v1/certificates.proto', 'credbroker/v1/administration.proto'], {
-      keepCase: false,
-      longs: Number,
-      enums: String,
-      bytes: Buffer,
-      defaults: true,
-      oneofs: true,
-      includeDirs: [PROTO_DIR],
-    }),
-  );
+  api ??= loadBrokerApi().grpcObject;
   return api;
 }
 

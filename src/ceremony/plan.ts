@@ -13,7 +13,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import * as x509 from '@peculiar/x509';
 import { BrokerError, KEY_TYPES, parseDurationMs, type KeyType } from '../core/index.js';
-import { ConfigError, parseConfig, secretSource, type ConfigProblem, type DeepReadonly, type SecretSource } from '../config/index.js';
+import { ConfigError, durationSchema, parseConfig, secretSource, type ConfigProblem, type DeepReadonly, type SecretSource } from '../config/index.js';
 import { parseTrustDomain } from '../pki/index.js';
 
 /** Longest validity a ceremony may give a root (30 years) and an intermediate (5 years). */
@@ -37,16 +37,7 @@ const label = (what: string, maxBytes: number) =>
       error: `expected a ${what} of 1 to ${maxBytes} printable ASCII characters without leading or trailing spaces`,
     });
 
-const duration = z.string().refine(
-  (value) => {
-    try {
-      return parseDurationMs(value) > 0;
-    } catch {
-      return false;
-    }
-  },
-  { error: 'expected a positive duration with units, e.g. 365d, 12h, 90m' },
-);
+const duration = durationSchema;
 
 const path = z.string().min(1, { error: 'expected a file path' });
 

@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { Command, Option } from 'commander';
 import { BrokerError, KEY_TYPES, verifySignature, type KeyType, type Logger } from '../core/index.js';
 import { brokerConfigSchema, loadConfigFile, readSecret } from '../config/index.js';
-import { HsmSigner, HsmToken, initToken, listTokens, type HsmTokenOptions } from '../hsm/index.js';
+import { HsmSigner, HsmToken, hsmTokenOptions, initToken, listTokens, type HsmTokenOptions } from '../hsm/index.js';
 import { addSecretFlags, readSecretFromFlags } from './secret-flags.js';
 import type { Output } from './output.js';
 
@@ -37,14 +37,7 @@ async function openToken(flags: TokenFlags, logger: Logger, extra: Partial<HsmTo
     }
     const config = loadConfigFile(flags.config, brokerConfigSchema);
     const pin = await readSecret(config.hsm.pin, { label: 'HSM user PIN' });
-    options = {
-      modulePath: config.hsm.module,
-      tokenLabel: config.hsm.token,
-      pin,
-      sessions: config.hsm.sessions,
-      signMode: config.hsm.signMode,
-      verifyAfterSign: config.hsm.verifyAfterSign,
-    };
+    options = hsmTokenOptions(config.hsm, pin);
   } else {
     if (flags.token === undefined) {
       throw new BrokerError('invalid', { code: 'cli.usage', publicMessage: 'choose a token: --config FILE or --token LABEL (see `credbroker hsm tokens`)' });

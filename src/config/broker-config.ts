@@ -8,18 +8,10 @@
 import { z } from 'zod';
 import { parseDurationMs } from '../core/index.js';
 import type { DeepReadonly } from './deep-freeze.js';
+import { durationSchema } from './duration-schema.js';
 import { hsmConfigSchema } from './hsm-config.js';
 
-const duration = z.string().refine(
-  (value) => {
-    try {
-      return parseDurationMs(value) > 0;
-    } catch {
-      return false;
-    }
-  },
-  { error: 'expected a positive duration with units, e.g. 90s, 15m, 12h' },
-);
+const duration = durationSchema;
 
 const keyLabel = z.string().min(1).max(64);
 

@@ -35,3 +35,4 @@ export {
   type HsmConfig,
 } from './hsm-config.js';
 export { auditConfigSchema, brokerConfigSchema, caConfigSchema, serverConfigSchema, storeConfigSchema, type BrokerConfig } from './broker-config.js';
+export { durationSchema } from './duration-schema.js';

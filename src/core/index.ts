@@ -7,3 +7,4 @@ export * from './duration.js';
 export * from './signer.js';
 export * from './software-signer.js';
 export * from './logger.js';
+export * from './revocation-reason.js';

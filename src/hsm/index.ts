@@ -6,3 +6,4 @@ export * from './key-spec.js';
 export * from './pkcs11-library.js';
 export * from './slots.js';
 export * from './token-admin.js';
+export * from './hsm-token-options.js';

@@ -22,7 +22,7 @@
  * from the caller's authorization and policy (see issueLeafCertificate), never from the CSR.
  * The requested keyUsage and extKeyUsage are ignored too: the certificate profile decides.
  */
-import { createPublicKey, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import type { BrokerError } from '../core/index.js';
 import { parseExtension, type RawExtension } from './certificate-fields.js';
 import { DerCursor, DerError, DerTag, derChildren, derDecodeInteger, derDecodeOid, derParseSingle } from './der-reader.js';
@@ -32,6 +32,7 @@ import { decodeGeneralNames } from './general-names.js';
 import { KEY_USAGE_BITS, keyUsageName } from './key-usage.js';
 import { CsrAttributeOid, ExtendedKeyUsageOid, ExtensionOid, describeOid } from './oids.js';
 import { invalid } from './pki-error.js';
+import { importPublicKeySpki } from './public-key-spki.js';
 import { describeKey, leafKeyTypeOf, type LeafKeyType } from './public-key-type.js';
 import { parseSignedData, signatureSchemeOf, verifySignedData, type SignedData } from './signed-data.js';
 import { parseSpiffeId } from './spiffe-id.js';
@@ -86,7 +87,7 @@ export async function checkCsr(csr: Uint8Array | string): Promise<CheckedCsr> {
     throw malformed(error);
   }
 
-  const publicKey = readPublicKey(info.spki);
+  const publicKey = await readPublicKey(info.spki);
   const keyType = leafKeyTypeOf(publicKey);
   if (typeof keyType !== 'string') throw invalid('pki.csr_key_type', `the CSR's ${keyType.problem}`);
 
@@ -155,9 +156,10 @@ function parseRequestInfo(tbs: Uint8Array): { spki: Uint8Array; attributes: Uint
   return { spki, attributes };
 }
 
-function readPublicKey(spki: Uint8Array): KeyObject {
+/** The CSR's key; its SPKI is remembered for the certificate (see public-key-spki.ts). */
+async function readPublicKey(spki: Uint8Array): Promise<KeyObject> {
   try {
-    return createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
+    return await importPublicKeySpki(spki);
   } catch (error) {
     let algorithm = 'unknown';
     try {

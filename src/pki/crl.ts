@@ -10,7 +10,7 @@
  * whose PEM has the standard label (see {@link StandardPemCrl}).
  */
 import * as x509 from '@peculiar/x509';
-import type { Signer } from '../core/index.js';
+import type { RevocationReason, Signer } from '../core/index.js';
 import { derBitString, derContext, derInteger, derOctetString, derOid, derSequence, derTime } from './der-writer.js';
 import { prepareIssuer } from './issuer.js';
 import { ExtensionOid } from './oids.js';
@@ -18,16 +18,8 @@ import { invalid } from './pki-error.js';
 import { authorityKeyIdentifierExtension, crlNumberExtension } from './profile-extensions.js';
 import { algorithmIdentifierOf, x509SignatureOf } from './signed-data.js';
 
-/** Revocation reasons credbroker records (RFC 5280 §5.3.1, without removeFromCRL and aACompromise). */
-export type RevocationReason =
-  | 'unspecified'
-  | 'keyCompromise'
-  | 'caCompromise'
-  | 'affiliationChanged'
-  | 'superseded'
-  | 'cessationOfOperation'
-  | 'certificateHold'
-  | 'privilegeWithdrawn';
+/** Revocation reasons credbroker records (defined in src/core, shared with the store). */
+export type { RevocationReason } from '../core/index.js';
 
 /** The CRLReason code of each reason (RFC 5280 §5.3.1). */
 export const REVOCATION_REASON_CODES: Readonly<Record<RevocationReason, x509.X509CrlReason>> = Object.freeze({

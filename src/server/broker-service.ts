@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
-import { BrokerError, silentLogger, type Clock, type Logger, type RandomSource, type Signer } from '../core/index.js';
+import { BrokerError, REVOCATION_REASONS, silentLogger, type Clock, type Logger, type RandomSource, type Signer } from '../core/index.js';
 import { buildCrl, checkCsr, crlToPem, issueLeafCertificate, parseSpiffeId } from '../pki/index.js';
 import { clampTtl, type IdentityPolicy, type PolicyHolder } from '../policy/index.js';
 import type { AuditLog } from '../audit/index.js';
@@ -62,16 +62,6 @@ export interface BrokerServiceOptions {
 const DEFAULT_PAGE_SIZE = 100;
 const MAX_PAGE_SIZE = 1000;
 
-const REASONS: readonly StoredRevocationReason[] = [
-  'unspecified',
-  'keyCompromise',
-  'caCompromise',
-  'affiliationChanged',
-  'superseded',
-  'cessationOfOperation',
-  'certificateHold',
-  'privilegeWithdrawn',
-];
 
 /** The broker's decisions. */
 export class BrokerService {
@@ -180,7 +170,7 @@ export class BrokerService {
       const serial = normalizeSerial(request.serial);
       record.subject = serial;
       record.details.reason = request.reason;
-      if (!REASONS.includes(request.reason)) throw invalid('revoke.reason', 'unknown revocation reason');
+      if (!REVOCATION_REASONS.includes(request.reason)) throw invalid('revoke.reason', 'unknown revocation reason');
       const now = this.#clock.now();
       const operator = this.#isOperator(peer);
       await this.#store.transaction(async (tx) => {

@@ -9,7 +9,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import * as x509 from '@peculiar/x509';
 import { BrokerError, parseDurationMs, silentLogger, type Clock, type Logger, type RandomSource, type Secret } from '../core/index.js';
 import { serverConfigSchema, type BrokerConfig } from '../config/index.js';
-import { HsmSigner, HsmToken } from '../hsm/index.js';
+import { HsmSigner, HsmToken, hsmTokenOptions } from '../hsm/index.js';
 import { PolicyHolder } from '../policy/index.js';
 import { AuditCheckpointer, AuditLog } from '../audit/index.js';
 import { SqliteStore, type Store } from '../store/index.js';
@@ -72,16 +72,7 @@ export async function startBroker(config: BrokerConfig, dependencies: BrokerDepe
     });
   }
 
-  const token = await HsmToken.open({
-    modulePath: config.hsm.module,
-    tokenLabel: config.hsm.token,
-    pin,
-    sessions: config.hsm.sessions,
-    signMode: config.hsm.signMode,
-    verifyAfterSign: config.hsm.verifyAfterSign,
-    random,
-    logger,
-  });
+  const token = await HsmToken.open({ ...hsmTokenOptions(config.hsm, pin), random, logger });
   const stack: (() => Promise<void> | void)[] = [() => token.close()];
   const unwind = async (): Promise<void> => {
     for (const close of stack.reverse()) await close();

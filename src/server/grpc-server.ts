@@ -12,47 +12,19 @@
  * apply: TLS 1.2 minimum, 1.3 preferred, grpc-js's cipher list (AEAD suites).
  */
 import { randomUUID } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
 import { silentLogger, type Clock, type Logger } from '../core/index.js';
+import { PROTO_DIR, PROTO_FILES, loadBrokerApi } from '../agent/index.js';
 import type { BrokerService, Caller } from './broker-service.js';
 import { REQUEST_ID_HEADER, toServiceError } from './grpc-status.js';
 import { withProtoComments } from './proto-comments.js';
 import { RateLimiter, sourceAddress, type RateLimit } from './rate-limiter.js';
 import type { PeerVerifier } from './peer-verifier.js';
 
-/** The proto files of the API, relative to proto/. */
-export const PROTO_FILES: readonly string[] = Object.freeze([
-  'credbroker/v1/enrollment.proto',
-  'credbroker/v1/certificates.proto',
-  'credbroker/v1/administration.proto',
-]);
-
-/** proto/ of this package. */
-export const PROTO_DIR = fileURLToPath(new URL('../../proto/', import.meta.url).href.replace('/dist/proto/', '/proto/'));
-
-/** Options shared with clients so both sides read the protos the same way. */
-export const PROTO_LOADER_OPTIONS: protoLoader.Options = Object.freeze({
-  keepCase: false,
-  longs: Number,
-  enums: String,
-  bytes: Buffer,
-  defaults: true,
-  oneofs: true,
-  includeDirs: [PROTO_DIR],
-});
-
 /** Largest request or reply, in bytes (a CSR is at most 16 KiB; listings are paginated). */
 export const MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
-
-/** Loads the API (and the health service, for reflection). */
-export function loadApi(): { definition: protoLoader.PackageDefinition; grpcObject: grpc.GrpcObject } {
-  const definition = protoLoader.loadSync([...PROTO_FILES, healthProtoPath], PROTO_LOADER_OPTIONS);
-  return { definition, grpcObject: grpc.loadPackageDefinition(definition) };
-}
 
 /** The server's key and certificate chain (PEM), replaced when renewed. */
 export interface ServerIdentity {
@@ -135,7 +107,7 @@ export class BrokerServer {
   /** Binds and starts serving. @throws Error when the address cannot be bound */
   static async start(options: BrokerServerOptions): Promise<BrokerServer> {
     const logger = options.logger ?? silentLogger;
-    const { definition, grpcObject } = loadApi();
+    const { definition, grpcObject } = loadBrokerApi([healthProtoPath]);
     const server = new grpc.Server({ 'grpc.max_receive_message_length': MAX_MESSAGE_BYTES, 'grpc.max_send_message_length': MAX_MESSAGE_BYTES });
     const v1 = ((grpcObject.credbroker as grpc.GrpcObject).v1 as grpc.GrpcObject);
     const serviceOf = (name: string): grpc.ServiceDefinition => (v1[name] as grpc.ServiceClientConstructor).service;

@@ -3,6 +3,7 @@
  * these functions. Callers (server, audit) validate user input long before; a record failing
  * here is a bug in the caller, so the errors are `internal` and name the field.
  */
+import { REVOCATION_REASONS } from '../core/index.js';
 import { BrokerError } from '../core/index.js';
 import type { AuditCheckpoint, AuditEntry, AuditOutcome } from './audit-records.js';
 import type { CertificateProfileName, CertificateRecord, JoinTokenRecord, StoredRevocationReason } from './store.js';
@@ -11,16 +12,7 @@ import type { CertificateProfileName, CertificateRecord, JoinTokenRecord, Stored
 export const CERTIFICATE_PROFILE_NAMES: readonly CertificateProfileName[] = Object.freeze(['service', 'operator', 'server']);
 
 /** Every revocation reason (RFC 5280 §5.3.1 names). */
-export const STORED_REVOCATION_REASONS: readonly StoredRevocationReason[] = Object.freeze([
-  'unspecified',
-  'keyCompromise',
-  'caCompromise',
-  'affiliationChanged',
-  'superseded',
-  'cessationOfOperation',
-  'certificateHold',
-  'privilegeWithdrawn',
-]);
+export const STORED_REVOCATION_REASONS: readonly StoredRevocationReason[] = REVOCATION_REASONS;
 
 /** Every audit outcome. */
 export const AUDIT_OUTCOMES: readonly AuditOutcome[] = Object.freeze(['allowed', 'denied', 'failed']);

@@ -6,18 +6,11 @@
  * The interface is asynchronous so that a networked store can implement it; the SQLite store
  * serialises transactions. Never sign on the HSM inside a transaction: sign first, then record.
  */
+import type { RevocationReason } from '../core/index.js';
 import type { AuditCheckpoint, AuditEntry } from './audit-records.js';
 
 /** Why a certificate was revoked (RFC 5280 §5.3.1 names). */
-export type StoredRevocationReason =
-  | 'unspecified'
-  | 'keyCompromise'
-  | 'caCompromise'
-  | 'affiliationChanged'
-  | 'superseded'
-  | 'cessationOfOperation'
-  | 'certificateHold'
-  | 'privilegeWithdrawn';
+export type StoredRevocationReason = RevocationReason;
 
 /** The profile a certificate was issued under. */
 export type CertificateProfileName = 'service' | 'operator' | 'server';
