@@ -6,6 +6,7 @@ import 'reflect-metadata';
 
 const benches: Record<string, () => Promise<{ run(args: string[]): Promise<void> }>> = {
   hsm: () => import('./hsm.js'),
+  issue: () => import('./issue.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);

@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import { BrokerError, REVOCATION_REASONS, silentLogger, type Clock, type Logger, type RandomSource, type Signer } from '../core/index.js';
-import { buildCrl, checkCsr, crlToPem, issueLeafCertificate, parseSpiffeId } from '../pki/index.js';
+import { buildCrl, checkCsr, crlToPem, issueLeafCertificate, parseSpiffeId, type CheckedCsr } from '../pki/index.js';
 import { clampTtl, type IdentityPolicy, type PolicyHolder } from '../policy/index.js';
 import type { AuditLog } from '../audit/index.js';
 import type { AuditEntry, AuditEntryInput, CertificateRecord, Store, StoreTransaction, StoredRevocationReason } from '../store/index.js';
@@ -134,7 +134,7 @@ export class BrokerService {
       if (spki === peer.spkiSha256) {
         throw new BrokerError('invalid', { code: 'renew.same_key', publicMessage: 'the CSR carries the key of the current certificate: renewal needs a new key' });
       }
-      const issued = await this.#issue(identity, peer.spiffeId, request.csr, request.ttlSeconds, now, peer.serial);
+      const issued = await this.#issue(identity, peer.spiffeId, csr, request.ttlSeconds, now, peer.serial);
       record.details.serial = issued.record.serial;
       await this.#store.transaction(async (tx) => {
         const current = await tx.getCertificate(peer.serial);
@@ -328,9 +328,9 @@ export class BrokerService {
   }
 
   /** Builds and signs a leaf (outside any transaction). */
-  async #issue(identity: IdentityPolicy, spiffeId: string, csrBytes: Uint8Array, ttlSeconds: number, now: Date, renewedFrom: string | null = null): Promise<{ certificate: x509.X509Certificate; record: CertificateRecord }> {
+  async #issue(identity: IdentityPolicy, spiffeId: string, csrInput: Uint8Array | CheckedCsr, ttlSeconds: number, now: Date, renewedFrom: string | null = null): Promise<{ certificate: x509.X509Certificate; record: CertificateRecord }> {
     const ca = this.#ca();
-    const csr = await checkCsr(csrBytes);
+    const csr = csrInput instanceof Uint8Array ? await checkCsr(csrInput) : csrInput;
     const ttlMs = clampTtl(ttlSeconds === 0 ? undefined : ttlSeconds * 1000, identity.certificates);
     const certificate = await issueLeafCertificate({
       issuerSigner: ca.signer,
