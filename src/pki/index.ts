@@ -34,3 +34,4 @@ export * from './name-constraints.js';
 export * from './signed-data.js';
 export * from './der-reader.js';
 export * from './der-writer.js';
+export * from './public-key-spki.js';

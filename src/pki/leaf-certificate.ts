@@ -15,36 +15,24 @@
  *   issuer's notAfter; a 16-byte random serial.
  * No CRL distribution point or AIA: relying parties get the CRL and trust bundle from the broker.
  */
-import * as x509 from '@peculiar/x509';
-import { spkiOf, type RandomSource, type Signer } from '../core/index.js';
+import type * as x509 from '@peculiar/x509';
+import type { RandomSource, Signer } from '../core/index.js';
 import type { CheckedCsr } from './check-csr.js';
-import { findExtension, type CertificateFields } from './certificate-fields.js';
-import { decodeGeneralNames, type GeneralName } from './general-names.js';
-import { formatIpAddress } from './ip-address.js';
-import { prepareIssuer } from './issuer.js';
-import { keyIdentifierOf } from './key-identifier.js';
-import { LEAF_PROFILES, extendedKeyUsagesOf, leafKeyUsagesOf, type LeafProfile } from './leaf-profile.js';
-import { checkNameAgainstConstraints, decodeNameConstraints, type NameConstraints } from './name-constraints.js';
-import { ExtensionOid } from './oids.js';
-import { denied, internal, invalid } from './pki-error.js';
-import {
-  authorityKeyIdentifierExtension,
-  basicConstraintsExtension,
-  extendedKeyUsageExtension,
-  keyUsageExtension,
-  subjectAltNameExtension,
-  subjectKeyIdentifierExtension,
-} from './profile-extensions.js';
-import { grantNames } from './san-policy.js';
-import { newSerialNumber } from './serial-number.js';
-import { parseSpiffeId, type SpiffeId } from './spiffe-id.js';
-import { LEAF_VALIDITY_DEFAULTS, MAX_LEAF_TTL_MS, computeValidity, type ValidityPolicy } from './validity.js';
+import type { LeafProfile } from './leaf-profile.js';
+import { planLeaf } from './leaf-plan.js';
+import { internal } from './pki-error.js';
+import { PrebuiltCertificate } from './prebuilt-certificate.js';
+import type { SpiffeId } from './spiffe-id.js';
+import type { ValidityPolicy } from './validity.js';
 
 /** What a leaf certificate needs. */
 export interface LeafRequest {
-  /** The intermediate's key (in the HSM). */
+  /**
+   * The intermediate's key (in the HSM). Pass the same object every time: the checked issuer
+   * and its templates are kept per (issuerSigner, issuerCertificate) pair of objects.
+   */
   readonly issuerSigner: Signer;
-  /** The intermediate's certificate; its name constraints name the trust domain. */
+  /** The intermediate's certificate; its name constraints name the trust domain. Same object every time, as issuerSigner. */
   readonly issuerCertificate: x509.X509Certificate;
   /** The checked CSR: its key is certified. */
   readonly csr: CheckedCsr;
@@ -71,6 +59,13 @@ export interface LeafRequest {
 
 /**
  * Issues a leaf certificate, signed through `request.issuerSigner`.
+ *
+ * The hot path (DESIGN.md "Performance shape"): the checks and decisions of {@link planLeaf},
+ * then the profile's precomputed DER ({@link LeafTemplate}, built once per issuer, profile,
+ * key type and signature algorithm with @peculiar/x509) filled with serial, validity, key,
+ * key identifier and SANs, one signature by the Signer, and a {@link PrebuiltCertificate} that
+ * parses nothing unless asked. The result is byte for byte what @peculiar/x509 builds from the
+ * same inputs (see leaf-certificate-reference.ts and its differential test).
  * @throws BrokerError
  *   - invalid `pki.profile` (unknown profile), `pki.spiffe_id` (malformed, or no path),
  *     `pki.dns_name` / `pki.ip_address` (malformed requested SAN), `pki.ttl` (≤ 0 or above the cap);
@@ -78,114 +73,21 @@ export interface LeafRequest {
  *     `pki.san_not_allowed` (naming a requested DNS/IP SAN policy does not allow, a CSR URI SAN
  *     other than the authorized SPIFFE ID, or a name outside the issuer's name constraints);
  *   - conflict `pki.issuer_expired`;
- *   - internal `pki.issuer_*`, `pki.validity_policy`, `pki.san_policy` (configuration errors)
+ *   - internal `pki.issuer_*`, `pki.validity_policy`, `pki.san_policy` (configuration errors),
+ *     `pki.leaf_template` (the library's encoding could not be reproduced), `pki.signature`
+ *     (the Signer returned a signature of the wrong size);
+ *   - whatever the Signer throws (e.g. unavailable while the HSM reconnects)
  */
 export async function issueLeafCertificate(request: LeafRequest): Promise<x509.X509Certificate> {
-  const profile: unknown = request.profile;
-  if (!LEAF_PROFILES.includes(request.profile)) {
-    throw invalid('pki.profile', `unknown certificate profile "${String(profile)}"; use ${LEAF_PROFILES.join(' or ')}`);
-  }
-  const spiffeId = parseSpiffeId(request.spiffeId.toString());
-  if (spiffeId.path === '') {
-    throw invalid('pki.spiffe_id', `SPIFFE ID "${spiffeId.toString()}" has no path: a leaf certificate names a workload, not the trust domain`);
-  }
-  const policy = request.validityPolicy ?? LEAF_VALIDITY_DEFAULTS;
-  if (policy.maxTtlMs > MAX_LEAF_TTL_MS) {
-    throw internal('pki.validity_policy', `validity policy maxTtlMs ${policy.maxTtlMs} exceeds the hard cap of ${MAX_LEAF_TTL_MS} ms`);
-  }
-  const issuer = await prepareIssuer(request.issuerSigner, request.issuerCertificate, 'certificate');
-  const constraints = nameConstraintsOf(issuer.fields);
-  const trustDomains = trustDomainsOf(issuer.fields, constraints);
-  if (trustDomains.length === 0) {
-    throw internal('pki.issuer_trust_domain', `the issuer certificate ${request.issuerCertificate.subject} names no SPIFFE trust domain (no URI name constraint or SPIFFE ID)`);
-  }
-  if (!trustDomains.includes(spiffeId.trustDomain)) {
-    throw denied('pki.trust_domain_mismatch', `SPIFFE ID ${spiffeId.toString()} is outside the trust domain this CA issues for (${trustDomains.join(', ')})`);
-  }
-  for (const uri of request.csr.requestedUris) {
-    if (uri !== spiffeId.toString()) {
-      throw denied('pki.san_not_allowed', `the CSR asks for URI SAN ${uri}, but the caller is authorized for ${spiffeId.toString()} only`);
-    }
-  }
-  const granted = grantNames(
-    [...request.csr.requestedDnsNames, ...(request.dnsNames ?? [])],
-    [...request.csr.requestedIpAddresses, ...(request.ipAddresses ?? [])],
-    request.allowedDnsNames ?? [],
-    request.allowedIpAddresses ?? [],
-  );
-  const names: GeneralName[] = [
-    { kind: 'uniformResourceIdentifier', text: spiffeId.toString(), content: Buffer.from(spiffeId.toString(), 'latin1') },
-    ...granted.dnsNames.map((name): GeneralName => ({ kind: 'dNSName', text: name, content: Buffer.from(name, 'latin1') })),
-    ...granted.ipAddresses.map((address): GeneralName => ({ kind: 'iPAddress', text: formatIpAddress(address), content: address })),
-  ];
-  if (constraints !== null) {
-    for (const name of names) {
-      const violation = checkNameAgainstConstraints(name, constraints);
-      if (violation !== null) throw denied('pki.san_not_allowed', `${violation} of the issuing CA`);
-    }
-  }
-  const validity = computeValidity(request.now, request.ttlMs, policy, issuer.fields.notAfter);
-  return x509.X509CertificateGenerator.create(
-    {
-      serialNumber: newSerialNumber(request.random),
-      issuer: issuer.name,
-      notBefore: validity.notBefore,
-      notAfter: validity.notAfter,
-      publicKey: spkiOf(request.csr.publicKey),
-      signingKey: issuer.signerCrypto.signingKey,
-      signingAlgorithm: issuer.signerCrypto.signingAlgorithm,
-      extensions: [
-        basicConstraintsExtension(false),
-        keyUsageExtension(leafKeyUsagesOf(request.csr.keyType)),
-        extendedKeyUsageExtension(extendedKeyUsagesOf(request.profile)),
-        subjectKeyIdentifierExtension(keyIdentifierOf(request.csr.publicKey)),
-        authorityKeyIdentifierExtension(issuer.keyId),
-        subjectAltNameExtension(
-          [
-            { kind: 'uniformResourceIdentifier', text: spiffeId.toString() },
-            ...granted.dnsNames.map((text) => ({ kind: 'dNSName' as const, text })),
-            ...granted.ipAddresses.map((address) => ({ kind: 'iPAddress' as const, address })),
-          ],
-          true,
-        ),
-      ],
-    },
-    issuer.signerCrypto.crypto,
-  );
-}
-
-function nameConstraintsOf(fields: CertificateFields): NameConstraints | null {
-  const extension = findExtension(fields, ExtensionOid.nameConstraints);
-  if (extension === undefined) return null;
+  const plan = await planLeaf(request);
+  const template = await plan.issuer.templateFor(plan);
+  const tbs = template.encodeTbs(plan);
+  const signature = await request.issuerSigner.sign(tbs);
+  let der: Uint8Array;
   try {
-    return decodeNameConstraints(extension.value);
+    der = template.encodeCertificate(tbs, signature);
   } catch (error) {
-    throw internal('pki.issuer_certificate', `the issuer certificate has malformed name constraints: ${(error as Error).message}`, error);
+    throw internal('pki.signature', `${request.issuerSigner.description} returned a ${signature.length}-byte ${template.algorithm} signature: ${(error as Error).message}`, error);
   }
-}
-
-/**
- * The trust domains an issuer serves: its permitted URI name-constraint hosts, or else the
- * trust domain of its own SPIFFE ID (a URI SAN without path).
- */
-function trustDomainsOf(fields: CertificateFields, constraints: NameConstraints | null): string[] {
-  const fromConstraints = (constraints?.permitted ?? [])
-    .filter((name) => name.kind === 'uniformResourceIdentifier' && !name.text.startsWith('.'))
-    .map((name) => name.text.toLowerCase());
-  if (fromConstraints.length > 0) return fromConstraints;
-  const san = findExtension(fields, ExtensionOid.subjectAltName);
-  if (san === undefined) return [];
-  try {
-    return decodeGeneralNames(san.value, 'issuer subjectAltName').flatMap((name) => {
-      if (name.kind !== 'uniformResourceIdentifier') return [];
-      try {
-        const id = parseSpiffeId(name.text);
-        return id.path === '' ? [id.trustDomain] : [];
-      } catch {
-        return [];
-      }
-    });
-  } catch {
-    return [];
-  }
+  return new PrebuiltCertificate(der, { serialNumber: plan.serialNumber, notBefore: plan.validity.notBefore, notAfter: plan.validity.notAfter, spki: plan.spki });
 }

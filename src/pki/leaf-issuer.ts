@@ -48,15 +48,15 @@ export class LeafIssuer {
   }
 
   /**
-   * The template for leaves like `plan` (same profile and key type), built with @peculiar/x509
-   * from `plan` the first time and shared by every later request.
+   * The template for leaves like `plan` (its profile and key type), built with @peculiar/x509
+   * the first time and shared by every later request.
    * @throws BrokerError internal `pki.leaf_template` if the library's encoding cannot be reproduced
    */
   templateFor(plan: LeafPlan): Promise<LeafTemplate> {
     const key = templateKey(plan.profile, plan.keyType);
     let template = this.#templates.get(key);
     if (template === undefined) {
-      template = buildLeafTemplate(plan);
+      template = buildLeafTemplate(this, plan.profile, plan.keyType);
       this.#templates.set(key, template);
       template.catch(() => this.#templates.delete(key));
     }

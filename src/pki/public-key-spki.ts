@@ -11,6 +11,10 @@
  *   RSA: a JWK, < 10 µs). The key is the same key (OpenSSL checks the EC point the same way in
  *   both paths); any other shape, and any failure, takes the generic DER path, so what is
  *   accepted and every error stay exactly those of `createPublicKey`.
+ * - It refuses the EC point at infinity, which OpenSSL decodes but Node 20 cannot describe:
+ *   reading `asymmetricKeyDetails` of such a key aborts the process (a one-CSR denial of service
+ *   of the broker before this guard), and any EC key in an unusual encoding that OpenSSL
+ *   cannot encode again.
  * - It remembers the SPKI of the keys it built, and {@link spkiOfPublicKey} returns it without
  *   an export. Only canonical encodings are remembered, i.e. exactly the bytes an export would
  *   give (the unit tests compare them).
@@ -35,15 +39,30 @@ const RSA_EXPONENT_65537 = Buffer.from('010001', 'hex');
 
 /**
  * The public key of a DER SubjectPublicKeyInfo.
- * @throws Error exactly as `createPublicKey({ key, format: 'der', type: 'spki' })` does
+ * @throws Error exactly as `createPublicKey({ key, format: 'der', type: 'spki' })` does; also
+ *   RangeError for the EC point at infinity and Error for an EC key that cannot be encoded
+ *   again (see the module comment)
  */
 export async function importPublicKeySpki(spki: Uint8Array): Promise<KeyObject> {
-  const key = await importCanonical(spki);
-  if (key !== null) {
-    remembered.set(key, Uint8Array.from(spki));
-    return key;
+  const canonical = await importCanonical(spki);
+  if (canonical !== null) {
+    remembered.set(canonical, Uint8Array.from(spki));
+    return canonical;
   }
-  return createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
+  if (isPointAtInfinity(spki)) {
+    // OpenSSL reads it, but Node 20 then aborts the whole process on the key's
+    // asymmetricKeyDetails (crypto_ec.cc GetEcKeyDetail: CHECK_NOT_NULL): refused first.
+    throw new RangeError('the public key is the EC point at infinity');
+  }
+  const key = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
+  if (key.asymmetricKeyType === 'ec') {
+    // Defence in depth for EC keys in unusual encodings (compressed, explicit parameters, …):
+    // one that OpenSSL cannot encode again has no usable point, and may be another key Node
+    // cannot describe without aborting. Refused here (the export throws); kept otherwise, as
+    // the certificate will need it.
+    remembered.set(key, new Uint8Array(spkiOf(key)));
+  }
+  return key;
 }
 
 /**
@@ -107,6 +126,20 @@ function canonicalRsaModulus(spki: Uint8Array): Uint8Array | null {
   const magnitude = n[0] === 0 ? n.subarray(1) : n;
   const bitLength = magnitude.length * 8 - Math.clz32(magnitude[0] ?? 0) + 24;
   return bitLength >= MIN_RSA_BITS && bitLength <= MAX_RSA_BITS ? magnitude : null;
+}
+
+/** True if the subjectPublicKey is the single octet 0x00: the point at infinity (SEC 1 §2.3.3). */
+function isPointAtInfinity(spki: Uint8Array): boolean {
+  try {
+    const outer = new DerCursor(spki, 'SubjectPublicKeyInfo');
+    const body = derChildren(outer.read(DerTag.sequence, 'SubjectPublicKeyInfo'), 'SubjectPublicKeyInfo');
+    body.read(DerTag.sequence, 'algorithm');
+    // OpenSSL ignores the unused-bits count here: [n, 0x00] is the point at infinity for any n.
+    const key = body.read(DerTag.bitString, 'subjectPublicKey').content;
+    return key.length === 2 && key[1] === 0;
+  } catch {
+    return false;
+  }
 }
 
 function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {

@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import { BrokerError, REVOCATION_REASONS, silentLogger, type Clock, type Logger, type RandomSource, type Signer } from '../core/index.js';
-import { buildCrl, checkCsr, crlToPem, issueLeafCertificate, parseSpiffeId, type CheckedCsr } from '../pki/index.js';
+import { buildCrl, checkCsr, crlToPem, issueLeafCertificate, parseSpiffeId, spkiOfPublicKey, type CheckedCsr } from '../pki/index.js';
 import { clampTtl, type IdentityPolicy, type PolicyHolder } from '../policy/index.js';
 import type { AuditLog } from '../audit/index.js';
 import type { AuditEntry, AuditEntryInput, CertificateRecord, Store, StoreTransaction, StoredRevocationReason } from '../store/index.js';
@@ -130,7 +130,7 @@ export class BrokerService {
       const now = this.#clock.now();
       const identity = this.#identity(peer.spiffeId);
       const csr = await checkCsr(request.csr);
-      const spki = createHash('sha256').update(csr.publicKey.export({ format: 'der', type: 'spki' })).digest('hex');
+      const spki = createHash('sha256').update(spkiOfPublicKey(csr.publicKey)).digest('hex');
       if (spki === peer.spkiSha256) {
         throw new BrokerError('invalid', { code: 'renew.same_key', publicMessage: 'the CSR carries the key of the current certificate: renewal needs a new key' });
       }
