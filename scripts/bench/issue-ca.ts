@@ -4,7 +4,7 @@
  * clients their mutual-TLS certificates, and `cfssl serve` its software CA key. Nothing of it is
  * the broker's, and nothing outlives the run except what a caller writes to a temp directory.
  */
-import { webcrypto } from 'node:crypto';
+import { createPrivateKey, webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 
 const ECDSA_P256 = { name: 'ECDSA', namedCurve: 'P-256' } as const;
@@ -27,7 +27,7 @@ export interface ThrowawayCa extends PemPair {
 
 async function pkcs8Pem(key: webcrypto.CryptoKey): Promise<string> {
   const der = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', key));
-  return `-----BEGIN PRIVATE KEY-----\n${der.toString('base64').replace(/(.{64})/g, '$1\n').trimEnd()}\n-----END PRIVATE KEY-----\n`;
+  return createPrivateKey({ key: der, format: 'der', type: 'pkcs8' }).export({ format: 'pem', type: 'pkcs8' }).toString();
 }
 
 function newKeys(): Promise<webcrypto.CryptoKeyPair> {

