@@ -134,6 +134,7 @@ certificates   : $state/root.pem, $state/intermediate.pem, CRL $state/root.crl
 transcript     : $state/transcript.jsonl (credbroker ceremony verify ... --root-cert root.pem)
 broker         : 127.0.0.1:$port, pid $(cat "$state/broker.pid"), log $state/broker.log, config $state/broker.yaml
 operator       : $operator_id (key and certificate in $state/operator/, key 0600)
+audit          : node bin/credbroker.js audit verify --db $state/broker.db --audit-key $state/audit-key.pem
 
 Try (grpcurl with the operator certificate):
   $g $a list

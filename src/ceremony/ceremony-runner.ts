@@ -98,8 +98,9 @@ export function describeSteps(plan: CeremonyPlan): string[] {
       steps.push(`generate ${i.key.keyType} intermediate key "${i.key.label}" on "${online.tokenLabel}"`);
       steps.push(`sign the intermediate certificate "${i.subject}" (pathLen 0, name constraint: only SPIFFE IDs of ${plan.trustDomain}) valid ${Math.round(i.validityMs / 86_400_000)} days -> ${i.output}`);
     }
-    if (online.tokenSigning !== undefined) steps.push(`generate ${online.tokenSigning.keyType} token-signing key "${online.tokenSigning.label}" on "${online.tokenLabel}"`);
-    if (online.audit !== undefined) steps.push(`generate ${online.audit.keyType} audit key "${online.audit.label}" on "${online.tokenLabel}"`);
+    const publicKey = (output: string | undefined): string => (output === undefined ? '' : `; public key -> ${output}`);
+    if (online.tokenSigning !== undefined) steps.push(`generate ${online.tokenSigning.keyType} token-signing key "${online.tokenSigning.label}" on "${online.tokenLabel}"${publicKey(online.tokenSigning.publicKeyOutput)}`);
+    if (online.audit !== undefined) steps.push(`generate ${online.audit.keyType} audit key "${online.audit.label}" on "${online.tokenLabel}"${publicKey(online.audit.publicKeyOutput)}`);
   }
   if (plan.crl !== undefined) steps.push(`sign the root's CRL number ${plan.crl.number}, next update in ${Math.round(plan.crl.nextUpdateMs / 86_400_000)} days -> ${plan.crl.output}`);
   steps.push(`verify the chain, then sign the transcript with the root key -> ${plan.transcript}`);
@@ -367,6 +368,10 @@ class CeremonyRun {
         if (key === undefined) continue;
         this.#begin();
         const info = await onlineToken.generateKeyPair({ label: key.label, keyType: key.keyType });
+        if (key.publicKeyOutput !== undefined && info.publicKey !== null) {
+          await writeNewFile(key.publicKeyOutput, info.publicKey.export({ format: 'pem', type: 'spki' }).toString(), 0o644, `${role} public key`);
+          this.outputs.push([`${role} public key`, key.publicKeyOutput]);
+        }
         await this.#recordKey(onlineToken, info, role, true);
       }
     }

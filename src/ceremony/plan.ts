@@ -99,8 +99,10 @@ export const ceremonyPlanSchema = z.strictObject({
           output: path,
         })
         .optional(),
-      tokenSigning: keySpec.optional(),
-      audit: keySpec.optional(),
+      /** The token-signing key; `publicKey`: where to write its public key (PEM, new file) for verifiers. */
+      tokenSigning: keySpec.extend({ publicKey: path.optional() }).optional(),
+      /** The audit checkpoint key; `publicKey`: where to write its public key (PEM) for `credbroker audit verify --audit-key`. */
+      audit: keySpec.extend({ publicKey: path.optional() }).optional(),
     })
     .optional(),
   crl: z
@@ -152,8 +154,8 @@ export interface CeremonyPlan {
         readonly pin: SecretSource;
         readonly soPin: SecretSource | undefined;
         readonly intermediate: { readonly key: PlannedKey; readonly subject: string; readonly validityMs: number; readonly output: string } | undefined;
-        readonly tokenSigning: PlannedKey | undefined;
-        readonly audit: PlannedKey | undefined;
+        readonly tokenSigning: (PlannedKey & { readonly publicKeyOutput: string | undefined }) | undefined;
+        readonly audit: (PlannedKey & { readonly publicKeyOutput: string | undefined }) | undefined;
       }
     | undefined;
   readonly crl: { readonly number: bigint; readonly nextUpdateMs: number; readonly output: string } | undefined;
@@ -297,6 +299,8 @@ export function loadCeremonyPlan(planPath: string, outDir: string | undefined, n
       if ('file' in o.share) outputs.push([`root.officers[${index}].share`, o.share.file]);
     });
   }
+  if (online?.tokenSigning?.publicKey !== undefined) outputs.push(['online.tokenSigning.publicKey', abs(online.tokenSigning.publicKey)]);
+  if (online?.audit?.publicKey !== undefined) outputs.push(['online.audit.publicKey', abs(online.audit.publicKey)]);
   if (online?.token.initialize === true) {
     if ('file' in online.token.pin) outputs.push(['online.token.pin', online.token.pin.file]);
     if (online.token.soPin !== undefined && 'file' in online.token.soPin) outputs.push(['online.token.soPin', online.token.soPin.file]);
@@ -336,8 +340,8 @@ export function loadCeremonyPlan(planPath: string, outDir: string | undefined, n
             pin: online.token.pin,
             soPin: online.token.soPin,
             intermediate,
-            tokenSigning: online.tokenSigning === undefined ? undefined : plannedKey(online.tokenSigning),
-            audit: online.audit === undefined ? undefined : plannedKey(online.audit),
+            tokenSigning: online.tokenSigning === undefined ? undefined : { ...plannedKey(online.tokenSigning), publicKeyOutput: online.tokenSigning.publicKey === undefined ? undefined : abs(online.tokenSigning.publicKey) },
+            audit: online.audit === undefined ? undefined : { ...plannedKey(online.audit), publicKeyOutput: online.audit.publicKey === undefined ? undefined : abs(online.audit.publicKey) },
           },
     crl,
     transcript: abs(input.transcript),

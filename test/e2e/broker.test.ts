@@ -270,8 +270,10 @@ describe('e2e: the broker over mTLS', function () {
     } finally {
       live.close();
     }
-    const good = await runCli(['audit', 'verify', '--db', copy]);
+    // Checkpoint signatures checked against the audit key the ceremony published.
+    const good = await runCli(['audit', 'verify', '--db', copy, '--audit-key', join(e2e.dir, 'audit-key.pem')]);
     expect(good.status, good.stderr).to.equal(0);
+    expect(good.stdout + good.stderr).to.not.match(/not checked/i);
     const tampered = new Database(copy);
     try {
       // Someone with write access to the file drops the append-only triggers and edits an entry.
@@ -282,7 +284,7 @@ describe('e2e: the broker over mTLS', function () {
     } finally {
       tampered.close();
     }
-    const bad = await runCli(['audit', 'verify', '--db', copy]);
+    const bad = await runCli(['audit', 'verify', '--db', copy, '--audit-key', join(e2e.dir, 'audit-key.pem')]);
     expect(bad.status).to.equal(1);
     expect(bad.stderr).to.match(/entry 2\b/);
   });

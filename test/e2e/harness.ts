@@ -97,7 +97,7 @@ root:
 online:
   token: { label: e2e-online-${suffix}, initialize: true, pin: { file: online.pin }, soPin: { file: online-so.pin } }
   intermediate: { key: { label: intermediate, type: P-256 }, subject: "CN=e2e intermediate", validity: 20d, output: intermediate.pem }
-  audit: { label: audit, type: P-256 }
+  audit: { label: audit, type: P-256, publicKey: audit-key.pem }
 transcript: transcript.jsonl
 `,
   );

@@ -82,6 +82,8 @@ describe('integration: key ceremonies', function () {
         ['root-share-dev-officer', 0o600],
         ['online.pin', 0o600],
         ['online-so.pin', 0o600],
+        ['audit-key.pem', 0o644],
+        ['token-signing-key.pem', 0o644],
       ] as const) {
         expect(statSync(join(out, file)).mode & 0o777, file).to.equal(mode);
       }
