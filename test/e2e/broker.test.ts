@@ -238,6 +238,15 @@ describe('e2e: the broker over mTLS', function () {
     });
   });
 
+  it('Issue: an operator certifies an identity policy knows; a service may not', async () => {
+    const { csrDer } = await newKeyAndCsr();
+    const issued = await unary<{ spiffeId: string; serial: string; notAfterUnix: number; notBeforeUnix: number }>(ops.certificates, 'Issue', { csr: Buffer.from(csrDer), spiffeId: BLUR, ttlSeconds: 600 });
+    expect(issued.spiffeId).to.equal(BLUR);
+    expect(issued.notAfterUnix - issued.notBeforeUnix).to.equal(660); // 10 min + the 1 min backdate
+    await expectRefused(e2e, () => unary(e2e.as(service).certificates, 'Issue', { csr: Buffer.from(csrDer), spiffeId: BLUR }), grpc.status.PERMISSION_DENIED, 'Issue', 'policy.not_operator');
+    await expectRefused(e2e, () => unary(ops.certificates, 'Issue', { csr: Buffer.from(csrDer), spiffeId: `spiffe://${TRUST_DOMAIN}/unknown/stage` }), grpc.status.PERMISSION_DENIED, 'Issue', 'policy.unknown_identity');
+  });
+
   it('ListCertificates filters by identity and paginates', async () => {
     const first = await unary<{ certificates: { spiffeId: string }[]; nextPageToken: string }>(ops.certificates, 'ListCertificates', { spiffeId: IMPORT, pageSize: 1 });
     expect(first.certificates).to.have.length(1);
