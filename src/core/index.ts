@@ -8,3 +8,4 @@ export * from './signer.js';
 export * from './software-signer.js';
 export * from './logger.js';
 export * from './revocation-reason.js';
+export * from './ip-address.js';
