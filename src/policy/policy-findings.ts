@@ -5,9 +5,8 @@
  * print them.
  */
 import { formatDurationMs } from '../core/index.js';
-import type { TokenGrant } from './token-grant.js';
 import { parseIpBlock } from './ip-block.js';
-import type { Role } from './policy-schema.js';
+import type { IdentityPolicy } from './policy.js';
 import { MANY_SEGMENTS } from './spiffe-pattern.js';
 import { MAX_CERTIFICATE_TTL_MS, MAX_JOIN_TOKEN_TTL_MS, MAX_TOKEN_TTL_MS, type TtlLimits } from './ttl-limits.js';
 
@@ -23,16 +22,7 @@ export interface FindingsInput {
   readonly joinTokens: TtlLimits;
   readonly certificates: TtlLimits;
   readonly tokens: TtlLimits;
-  readonly identities: readonly {
-    readonly id: string;
-    readonly role: Role;
-    readonly isPattern: boolean;
-    readonly dnsNames: readonly string[];
-    readonly ipAddresses: readonly string[];
-    readonly certificates: TtlLimits;
-    readonly tokens: TokenGrant | null;
-    readonly resources: readonly string[];
-  }[];
+  readonly identities: readonly Omit<IdentityPolicy, 'description'>[];
 }
 
 /** IPv4 blocks wider than this many addresses, IPv6 blocks wider than a /64, are worth a look. */
