@@ -91,7 +91,8 @@ export class BrokerService {
   /** Trust bundle: roots and the issuing intermediate. */
   trustBundle(): { rootsPem: string; intermediatesPem: string; trustDomain: string } {
     const ca = this.#ca();
-    return { rootsPem: pemOf(ca.roots), intermediatesPem: pemOf([ca.intermediate]), trustDomain: ca.trustDomain };
+    const pems = caPems(ca);
+    return { rootsPem: pems.roots, intermediatesPem: pems.chain, trustDomain: ca.trustDomain };
   }
 
   /** Enroll: a join token and a CSR for a first certificate. */
@@ -370,8 +371,8 @@ export class BrokerService {
     const ca = this.#ca();
     return {
       certificatePem: `${certificate.toString('pem')}\n`,
-      chainPem: pemOf([ca.intermediate]),
-      trustBundlePem: pemOf(ca.roots),
+      chainPem: caPems(ca).chain,
+      trustBundlePem: caPems(ca).roots,
       serial: record.serial,
       spiffeId: record.spiffeId,
       notBeforeUnix: Math.floor(record.notBefore.getTime() / 1000),
@@ -472,6 +473,18 @@ function normalizeSerial(serial: string): string {
   const cleaned = serial.trim().toLowerCase().replace(/:/g, '');
   if (!/^[0-9a-f]{1,40}$/.test(cleaned)) throw invalid('serial', `"${serial.slice(0, 60)}" is not a serial number (hex)`);
   return cleaned;
+}
+
+/** The CA's PEM texts, encoded once per CA rather than on every reply. */
+const PEMS = new WeakMap<IssuingCa, { roots: string; chain: string }>();
+
+function caPems(ca: IssuingCa): { roots: string; chain: string } {
+  let pems = PEMS.get(ca);
+  if (pems === undefined) {
+    pems = { roots: pemOf(ca.roots), chain: pemOf([ca.intermediate]) };
+    PEMS.set(ca, pems);
+  }
+  return pems;
 }
 
 function pemOf(certificates: readonly x509.X509Certificate[]): string {
