@@ -14,9 +14,10 @@
  *
  *   npm run bench -- issue [--seconds 6] [--concurrency 1,16,64] [--clients 2]
  */
-import { performance, monitorEventLoopDelay } from 'node:perf_hooks';
+import { performance, monitorEventLoopDelay, type EventLoopUtilization } from 'node:perf_hooks';
+import { readFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
-import { generateKeyPairSync } from 'node:crypto';
+import { X509Certificate, createHash, generateKeyPairSync } from 'node:crypto';
 import { checkCsr } from '../../src/pki/index.js';
 import { brokerConfigSchema, loadConfigFile } from '../../src/config/index.js';
 import { SqliteStore } from '../../src/store/index.js';
@@ -97,8 +98,26 @@ interface Measured {
   /** This process's event-loop delay over the window (NaN when another process serves), ms. */
   readonly lagP99Ms: number;
   readonly lagMaxMs: number;
+  /** Share of the window this process's event loop was busy (NaN when another process serves). */
+  readonly loopBusy: number;
+  /** CPU of this process's main thread over the window, in cores (NaN when another process serves). */
+  readonly mainCores: number;
   readonly stages: StageTotals | null;
 }
+
+/** CPU time of this process's main thread (Linux /proc), ms; NaN elsewhere. */
+function mainThreadCpuMs(): number {
+  try {
+    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return (ticks * 1000) / CLOCK_TICKS_PER_SECOND;
+  } catch {
+    return Number.NaN;
+  }
+}
+/** USER_HZ of Linux /proc times (100 on every mainstream architecture). */
+const CLOCK_TICKS_PER_SECOND = 100;
 
 /** Splits `concurrency` calls in flight over `k` processes: 16 over 2 → 8 + 8; 1 over 2 → 1 + 0. */
 function split(concurrency: number, k: number): number[] {
@@ -139,12 +158,14 @@ async function measure(pool: ClientPool, concurrency: number, options: Options, 
       return (used.user + used.system) / 1000;
     });
   const histogram = monitorEventLoopDelay({ resolution: 1 });
-  const server: { cpuMs: number; startedAt: number; cores: number; stages: StageTotals | null; stopped: boolean } = { cpuMs: Number.NaN, startedAt: Number.NaN, cores: Number.NaN, stages: null, stopped: false };
+  const server: { cpuMs: number; startedAt: number; cores: number; stages: StageTotals | null; stopped: boolean; elu: EventLoopUtilization | null; loopBusy: number; mainCpuMs: number; mainCores: number } = { mainCpuMs: Number.NaN, mainCores: Number.NaN, cpuMs: Number.NaN, startedAt: Number.NaN, cores: Number.NaN, stages: null, stopped: false, elu: null, loopBusy: Number.NaN };
   const stopServerSide = (): void => {
     if (Number.isNaN(server.startedAt) || server.stopped) return;
     server.stopped = true;
     histogram.disable();
     server.cores = (cpuMs() - server.cpuMs) / (performance.now() - server.startedAt);
+    if (inProcess && server.elu !== null) server.loopBusy = performance.eventLoopUtilization(server.elu).utilization;
+    if (inProcess) server.mainCores = (mainThreadCpuMs() - server.mainCpuMs) / (performance.now() - server.startedAt);
     server.stages = side.probe?.stop() ?? null;
   };
   const startTimer = setTimeout(() => {
@@ -153,6 +174,8 @@ async function measure(pool: ClientPool, concurrency: number, options: Options, 
       histogram.enable();
     }
     server.cpuMs = cpuMs();
+    server.elu = performance.eventLoopUtilization();
+    server.mainCpuMs = mainThreadCpuMs();
     server.startedAt = performance.now();
     side.probe?.start();
   }, warmupMs);
@@ -194,6 +217,8 @@ async function measure(pool: ClientPool, concurrency: number, options: Options, 
     serverCores: server.cores,
     lagP99Ms: measured ? nsToMs(histogram.percentile(99)) : Number.NaN,
     lagMaxMs: measured ? nsToMs(histogram.max) : Number.NaN,
+    loopBusy: server.loopBusy,
+    mainCores: server.mainCores,
     stages: server.stages,
   };
 }
@@ -201,7 +226,7 @@ async function measure(pool: ClientPool, concurrency: number, options: Options, 
 /** One progress line for a finished measurement. */
 function progressLine(m: Measured, unit: string): string {
   const flags = [m.errors > 0 ? `${m.errors} errors (first: ${m.firstError})` : '', m.poolExhausted ? `CSR pool ran out: window ${m.windowS.toFixed(1)} s` : ''].filter((f) => f !== '');
-  return `${fmt(m.perSecond)} ${unit}/s  p50 ${ms(m.p50Ms)} ms  p99 ${ms(m.p99Ms)} ms  loop lag p99 ${ms(m.lagP99Ms, 1)} ms (max ${ms(m.lagMaxMs, 1)})${flags.length > 0 ? `  [${flags.join('; ')}]` : ''}`;
+  return `${fmt(m.perSecond)} ${unit}/s  p50 ${ms(m.p50Ms)} ms  p99 ${ms(m.p99Ms)} ms  loop lag p99 ${ms(m.lagP99Ms, 1)} ms (max ${ms(m.lagMaxMs, 1)}), loop busy ${pct(m.loopBusy)}, main thread ${ms(m.mainCores)} cores${flags.length > 0 ? `  [${flags.join('; ')}]` : ''}`;
 }
 
 /** Tops every client's CSR pool up for a run at `concurrency`, expecting at most `perSecond`. */
@@ -236,7 +261,7 @@ function stageRows(m: Measured): Map<string, number> {
   return rows;
 }
 
-/** checkCsr on one idle thread: a reference for the "rest" row (the broker checks each CSR twice today). */
+/** checkCsr on one idle thread: a reference for the "rest" row. */
 async function checkCsrAlone(): Promise<number> {
   const csrs = Array.from({ length: 64 }, () => buildCsr(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey));
   for (const csr of csrs.slice(0, 8)) await checkCsr(csr);
@@ -248,6 +273,49 @@ async function checkCsrAlone(): Promise<number> {
     count++;
   }
   return (performance.now() - started) / count;
+}
+
+/** Renew's decision alone (no gRPC, TLS or client processes) at c16 for about a second. */
+interface ServiceAlone {
+  readonly perSecond: number;
+  /** Main-thread CPU per call, ms. */
+  readonly mainCpuMs: number;
+  /** Process CPU (main thread + thread pool) per call, ms. */
+  readonly processCpuMs: number;
+}
+
+/**
+ * Calls BrokerService.renew in this process, as the gRPC handler does after the peer check,
+ * with fresh CSRs made beforehand: the decision's own ceiling (CSR check, build, HSM sign,
+ * store, audit), to set against (b) and see what the transport adds.
+ */
+async function renewInProcess(broker: E2eBroker, identity: ClientIdentity, seconds: number): Promise<ServiceAlone> {
+  const certificate = new X509Certificate(identity.certificatePem);
+  const peer = {
+    spiffeId: IMPORT,
+    serial: identity.serial,
+    notBefore: new Date(certificate.validFrom),
+    notAfter: new Date(certificate.validTo),
+    spkiSha256: createHash('sha256').update(certificate.publicKey.export({ format: 'der', type: 'spki' })).digest('hex'),
+  };
+  const count = Math.min(20_000, Math.max(500, Math.round(3_000 * seconds)));
+  const csrs = Array.from({ length: count }, () => buildCsr(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey));
+  const deadline = performance.now() + seconds * 1000;
+  let next = 0;
+  const startedAt = performance.now();
+  const cpuBefore = process.cpuUsage();
+  const mainBefore = mainThreadCpuMs();
+  await Promise.all(
+    Array.from({ length: REFERENCE_CONCURRENCY }, async () => {
+      while (next < csrs.length && performance.now() < deadline) {
+        const csr = csrs[next++]!;
+        await broker.broker.service.renew({ requestId: `bench-${next}`, peer }, { csr, ttlSeconds: 0 });
+      }
+    }),
+  );
+  const elapsed = performance.now() - startedAt;
+  const cpu = process.cpuUsage(cpuBefore);
+  return { perSecond: (next / elapsed) * 1000, mainCpuMs: (mainThreadCpuMs() - mainBefore) / next, processCpuMs: (cpu.user + cpu.system) / 1000 / next };
 }
 
 /** Runs the issue benchmark and prints progress, a summary table and the targets. */
@@ -279,6 +347,7 @@ export async function run(args: string[]): Promise<void> {
   const renews: Measured[] = [];
   let cfsslResult: Measured | string;
   let csrCheckMs = Number.NaN;
+  let serviceAlone: ServiceAlone | null = null;
   try {
     say(`starting ${k} client processes…`);
     pool = await ClientPool.start(k);
@@ -352,6 +421,9 @@ export async function run(args: string[]): Promise<void> {
       say(`    ${progressLine(m, 'certs')}`);
     }
     csrCheckMs = await checkCsrAlone();
+    say(`[b] BrokerService.renew alone in this process at c${REFERENCE_CONCURRENCY} (no transport; CSRs made first)…`);
+    serviceAlone = await renewInProcess(e2e, identities[0]!, Math.min(3, options.seconds));
+    say(`    ${fmt(serviceAlone.perSecond)} certs/s, main thread ${ms(serviceAlone.mainCpuMs, 3)} ms CPU per call, process ${ms(serviceAlone.processCpuMs, 3)} ms`);
     await e2e.close();
     e2e = null;
 
@@ -389,18 +461,18 @@ export async function run(args: string[]): Promise<void> {
     clearTimeout(hardStop);
   }
 
-  report(options, echoC16, echoC1, renews, cfsslResult, csrCheckMs);
+  report(options, echoC16, echoC1, renews, cfsslResult, csrCheckMs, serviceAlone);
   say(`\ndone in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 }
 
-function report(options: Options, ceiling: Measured, single: Measured, renews: readonly Measured[], cfssl: Measured | string, csrCheckMs: number): void {
+function report(options: Options, ceiling: Measured, single: Measured, renews: readonly Measured[], cfssl: Measured | string, csrCheckMs: number, serviceAlone: ServiceAlone | null): void {
   const w = options.seconds;
   say(`\nsummary: calls completed per second over ${w} s windows; latency as the client processes saw it; event-loop lag of the serving process (this one; cfssl is Go)`);
-  say(`${'run'.padEnd(30)}${'per s'.padStart(9)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'errors'.padStart(8)}${'lag p99 ms'.padStart(12)}${'server CPU'.padStart(12)}${'client CPU'.padStart(12)}${'server CPU ms/call'.padStart(20)}${'÷ (a)'.padStart(8)}`);
+  say(`${'run'.padEnd(30)}${'per s'.padStart(9)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'errors'.padStart(8)}${'lag p99 ms'.padStart(12)}${'server CPU'.padStart(12)}${'client CPU'.padStart(12)}${'server CPU ms/call'.padStart(20)}${'main ms/call'.padStart(14)}${'loop busy'.padStart(11)}${'÷ (a)'.padStart(8)}`);
   const row = (label: string, m: Measured): void => {
     say(
       `${label.padEnd(30)}${fmt(m.perSecond).padStart(9)}${ms(m.p50Ms).padStart(9)}${ms(m.p99Ms).padStart(9)}${String(m.errors).padStart(8)}${ms(m.lagP99Ms, 1).padStart(12)}` +
-        `${ms(m.serverCores).padStart(12)}${ms(m.clientCores).padStart(12)}${ms((m.serverCores * 1000) / m.perSecond, 3).padStart(20)}${pct(m.perSecond / ceiling.perSecond).padStart(8)}${m.poolExhausted ? '  (CSR pool ran out)' : ''}`,
+        `${ms(m.serverCores).padStart(12)}${ms(m.clientCores).padStart(12)}${ms((m.serverCores * 1000) / m.perSecond, 3).padStart(20)}${ms((m.mainCores * 1000) / m.perSecond, 3).padStart(14)}${pct(m.loopBusy).padStart(11)}${pct(m.perSecond / ceiling.perSecond).padStart(8)}${m.poolExhausted ? '  (CSR pool ran out)' : ''}`,
     );
   };
   row(`(a) echo, mTLS, c${ceiling.concurrency}`, ceiling);
@@ -408,7 +480,14 @@ function report(options: Options, ceiling: Measured, single: Measured, renews: r
   for (const m of renews) row(`(b) Renew, c${m.concurrency}`, m);
   if (typeof cfssl === 'string') say(`(c) ${cfssl}`);
   else row(`(c) cfssl serve, c${cfssl.concurrency}`, cfssl);
-  say('    CPU in cores (1.00 = one core busy for the whole window); server CPU ms/call = server CPU time per completed call');
+  say('    CPU in cores (1.00 = one core busy for the whole window); server CPU ms/call = server CPU time per completed call;');
+  say('    main ms/call = CPU of the serving event-loop thread per call; loop busy = its event-loop utilization (busy wall time: above its CPU share, it waited for a core or the disk)');
+  if (serviceAlone !== null) {
+    say(
+      `    BrokerService.renew alone, in process, c${REFERENCE_CONCURRENCY}: ${fmt(serviceAlone.perSecond)} certs/s, main thread ${ms(serviceAlone.mainCpuMs, 3)} ms CPU per call ` +
+        `(process ${ms(serviceAlone.processCpuMs, 3)} ms): the decision's ceiling without transport`,
+    );
+  }
 
   const rows = renews.map(stageRows);
   if (rows.some((r) => r.size > 0)) {
@@ -422,7 +501,7 @@ function report(options: Options, ceiling: Measured, single: Measured, renews: r
     line('  store: certificate rows (get + insert)', 'store');
     line('  audit: head read, hash chain, insert', 'audit');
     line('  transaction queue + group COMMIT (fsync)', 'commit');
-    line('  rest: CSR check x2, TBS build, verify-after-sign, PEM reply', 'rest');
+    line('  rest: CSR check, TBS build, verify-after-sign, PEM reply', 'rest');
     line('outside the service: TLS, HTTP/2, protobuf, peer check, queues', 'outside');
     line('audit checkpoint signatures (off the request path)', 'checkpointSign');
     line('HSM signatures with the leaf key per Renew', 'signsPer', 2);
