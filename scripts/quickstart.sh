@@ -93,6 +93,7 @@ server:
 store: { path: ./broker.db }
 policy: $root/pki/policy.yaml
 audit: { key: dev-audit-2026 }
+tokens: { key: dev-token-signing-2026 }
 YAML
 
 step "self-test: known-answer sign and verify with every key"

@@ -297,6 +297,7 @@ async function renewInProcess(broker: E2eBroker, identity: ClientIdentity, secon
     notBefore: new Date(certificate.validFrom),
     notAfter: new Date(certificate.validTo),
     spkiSha256: createHash('sha256').update(certificate.publicKey.export({ format: 'der', type: 'spki' })).digest('hex'),
+    certificateSha256: createHash('sha256').update(certificate.raw).digest('hex'),
   };
   const count = Math.min(20_000, Math.max(500, Math.round(3_000 * seconds)));
   const csrs = Array.from({ length: count }, () => buildCsr(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey));

@@ -11,6 +11,8 @@ export const PROTO_FILES: readonly string[] = Object.freeze([
   'credbroker/v1/enrollment.proto',
   'credbroker/v1/certificates.proto',
   'credbroker/v1/administration.proto',
+  'credbroker/v1/tokens.proto',
+  'credbroker/v1/rotation.proto',
 ]);
 
 /** proto/ of this package (also from a build in dist/). */

@@ -18,11 +18,13 @@ export interface BrokerConnection {
   readonly serverName?: string;
 }
 
-/** The three services' clients. */
+/** The services' clients, on one channel. */
 export interface BrokerClients {
   readonly enrollment: grpc.Client & Record<string, unknown>;
   readonly certificates: grpc.Client & Record<string, unknown>;
   readonly administration: grpc.Client & Record<string, unknown>;
+  readonly tokens: grpc.Client & Record<string, unknown>;
+  readonly rotation: grpc.Client & Record<string, unknown>;
   close(): void;
 }
 
@@ -49,14 +51,16 @@ export function connectBroker(connection: BrokerConnection): BrokerClients {
   const enrollment = make('Enrollment');
   const certificates = make('Certificates');
   const administration = make('Administration');
+  const tokens = make('Tokens');
+  const rotation = make('Rotation');
   return {
     enrollment,
     certificates,
     administration,
+    tokens,
+    rotation,
     close: () => {
-      enrollment.close();
-      certificates.close();
-      administration.close();
+      for (const client of [enrollment, certificates, administration, tokens, rotation]) client.close();
     },
   };
 }

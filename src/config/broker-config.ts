@@ -60,6 +60,14 @@ export const auditConfigSchema = z.strictObject({
   checkpointEvery: duration.default('60s'),
 });
 
+/** Signed tokens (IssueToken): the token-signing key and the `iss` claim. */
+export const tokensConfigSchema = z.strictObject({
+  /** Label of the token-signing key on the online token (the ceremony's `tokenSigning`). */
+  key: keyLabel,
+  /** The `iss` claim; verifiers compare it exactly. Default `spiffe://<trust domain>/credbroker`. */
+  issuer: z.string().min(1).max(256).optional(),
+});
+
 /** The schema of `credbroker serve`'s config file. */
 export const brokerConfigSchema = z
   .strictObject({
@@ -70,6 +78,8 @@ export const brokerConfigSchema = z
     /** The policy file (pki/policy.yaml format). */
     policy: z.string().min(1).optional(),
     audit: auditConfigSchema.optional(),
+    /** Absent: IssueToken answers FAILED_PRECONDITION (tokens not configured). */
+    tokens: tokensConfigSchema.optional(),
   })
   .describe('credbroker broker configuration');
 

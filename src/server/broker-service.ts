@@ -8,20 +8,16 @@
  */
 import { createHash } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
-import { BrokerError, REVOCATION_REASONS, silentLogger, type Clock, type Logger, type RandomSource, type Signer } from '../core/index.js';
+import { BrokerError, REVOCATION_REASONS, type Clock, type Logger, type RandomSource, type Signer } from '../core/index.js';
 import { buildCrl, checkCsr, crlToPem, issueLeafCertificate, parseSpiffeId, spkiOfPublicKey, type CheckedCsr } from '../pki/index.js';
 import { clampTtl, type IdentityPolicy, type PolicyHolder } from '../policy/index.js';
 import type { AuditLog } from '../audit/index.js';
-import type { AuditEntry, AuditEntryInput, CertificateRecord, Store, StoreTransaction, StoredRevocationReason } from '../store/index.js';
+import type { AuditEntry, CertificateRecord, Store, StoreTransaction, StoredRevocationReason } from '../store/index.js';
 import { mintJoinToken, parseJoinToken } from './join-token.js';
-import type { PeerIdentity } from './peer-verifier.js';
+import { Decisions, requirePeer, type Caller } from './decisions.js';
 
-/** Who is asking, as the transport established it. */
-export interface Caller {
-  readonly requestId: string;
-  /** The verified client certificate's identity; null on enrollment calls without one. */
-  readonly peer: PeerIdentity | null;
-}
+export type { Caller } from './decisions.js';
+
 
 /** The CA that issues leaves: intermediate certificate and its HSM signer, and the roots. */
 export interface IssuingCa {
@@ -56,6 +52,13 @@ export interface BrokerServiceOptions {
   readonly onRevoked?: (serial: string) => void;
   /** CRL validity (default 24 h); a new CRL is built when a revocation happens or half of it passed. */
   readonly crlValidityMs?: number;
+  /** Shared with the other services (default: one of its own over store, audit and policy). */
+  readonly decisions?: Decisions;
+  /**
+   * Called inside each Renew's transaction after the new certificate is recorded (forced
+   * rotation bookkeeping); returns serials it revoked, reported to `onRevoked` after the commit.
+   */
+  readonly onRenewed?: (tx: StoreTransaction, caller: Caller, oldSerial: string, renewed: CertificateRecord) => Promise<readonly string[]>;
 }
 
 /** Page size bounds for listings. */
@@ -65,27 +68,30 @@ const MAX_PAGE_SIZE = 1000;
 
 /** The broker's decisions. */
 export class BrokerService {
-  readonly #store: Store;
-  readonly #audit: AuditLog;
+  readonly #decisions: Decisions;
   readonly #policy: PolicyHolder;
   readonly #ca: () => IssuingCa;
   readonly #clock: Clock;
   readonly #random: RandomSource;
-  readonly #logger: Logger;
   readonly #onRevoked: (serial: string) => void;
+  readonly #onRenewed: NonNullable<BrokerServiceOptions['onRenewed']>;
   readonly #crlValidityMs: number;
   #crl: { der: Uint8Array; pem: string; number: bigint; thisUpdate: Date; nextUpdate: Date } | null = null;
 
   constructor(options: BrokerServiceOptions) {
-    this.#store = options.store;
-    this.#audit = options.audit;
+    this.#decisions = options.decisions ?? new Decisions({ store: options.store, audit: options.audit, policy: options.policy, clock: options.clock, ...(options.logger === undefined ? {} : { logger: options.logger }) });
     this.#policy = options.policy;
     this.#ca = options.ca;
     this.#clock = options.clock;
     this.#random = options.random;
-    this.#logger = options.logger ?? silentLogger;
     this.#onRevoked = options.onRevoked ?? (() => undefined);
+    this.#onRenewed = options.onRenewed ?? (() => Promise.resolve([]));
     this.#crlValidityMs = options.crlValidityMs ?? 86_400_000;
+  }
+
+  /** Forgets the cached CRL (after a revocation made elsewhere, e.g. a forced rotation). */
+  forgetCrl(): void {
+    this.#crl = null;
   }
 
   /** Trust bundle: roots and the issuing intermediate. */
@@ -97,11 +103,11 @@ export class BrokerService {
 
   /** Enroll: a join token and a CSR for a first certificate. */
   enroll(caller: Caller, request: { joinToken: string; csr: Uint8Array; ttlSeconds: number }): Promise<IssuedCertificate> {
-    return this.#decide(caller, 'Enroll', '', async (record) => {
+    return this.#decisions.decide(caller, 'Enroll', '', async (record) => {
       const { id, hash } = parseJoinToken(request.joinToken);
       record.subject = id;
       const now = this.#clock.now();
-      const token = await this.#store.transaction((tx) => tx.getJoinTokenByHash(hash));
+      const token = await this.#decisions.store.transaction((tx) => tx.getJoinTokenByHash(hash));
       if (token?.id !== id) throw unauthenticated('join_token.unknown', 'the join token is unknown to this broker');
       record.subject = token.spiffeId;
       record.details.tokenId = token.id;
@@ -112,12 +118,12 @@ export class BrokerService {
       const identity = this.#identity(token.spiffeId);
       const issued = await this.#issue(identity, token.spiffeId, request.csr, request.ttlSeconds, now);
       record.details.serial = issued.record.serial;
-      await this.#store.transaction(async (tx) => {
+      await this.#decisions.store.transaction(async (tx) => {
         if (!(await tx.redeemJoinToken(token.id, now, issued.record.serial))) {
           throw unauthenticated('join_token.used', 'the join token was already used; join tokens are single-use: ask an operator for a new one');
         }
         await tx.insertCertificate(issued.record);
-        await this.#allowed(tx, caller, 'Enroll', token.spiffeId, { serial: issued.record.serial, tokenId: token.id, notAfter: issued.record.notAfter.toISOString() });
+        await this.#decisions.allowed(tx, caller, 'Enroll', token.spiffeId, { serial: issued.record.serial, tokenId: token.id, notAfter: issued.record.notAfter.toISOString() });
       });
       return this.#reply(caller, issued.certificate, issued.record);
     });
@@ -125,7 +131,7 @@ export class BrokerService {
 
   /** Renew: the caller's own identity, a new key. */
   renew(caller: Caller, request: { csr: Uint8Array; ttlSeconds: number }): Promise<IssuedCertificate> {
-    return this.#decide(caller, 'Renew', '', async (record) => {
+    return this.#decisions.decide(caller, 'Renew', '', async (record) => {
       const peer = requirePeer(caller);
       record.subject = peer.spiffeId;
       const now = this.#clock.now();
@@ -137,28 +143,31 @@ export class BrokerService {
       }
       const issued = await this.#issue(identity, peer.spiffeId, csr, request.ttlSeconds, now, peer.serial);
       record.details.serial = issued.record.serial;
-      await this.#store.transaction(async (tx) => {
+      const revoked = await this.#decisions.store.transaction(async (tx) => {
         const current = await tx.getCertificate(peer.serial);
         if (current?.revokedAt != null) throw unauthenticated('peer.revoked', `the client certificate (serial ${peer.serial}) is revoked; recovery needs a new join token`);
         await tx.insertCertificate(issued.record);
-        await this.#allowed(tx, caller, 'Renew', peer.spiffeId, { serial: issued.record.serial, renewedFrom: peer.serial, notAfter: issued.record.notAfter.toISOString() });
+        await this.#decisions.allowed(tx, caller, 'Renew', peer.spiffeId, { serial: issued.record.serial, renewedFrom: peer.serial, notAfter: issued.record.notAfter.toISOString() });
+        return this.#onRenewed(tx, caller, peer.serial, issued.record);
       });
+      for (const serial of revoked) this.#onRevoked(serial);
+      if (revoked.length > 0) this.#crl = null;
       return this.#reply(caller, issued.certificate, issued.record);
     });
   }
 
   /** Issue: an operator certifies any identity policy knows. */
   issue(caller: Caller, request: { csr: Uint8Array; spiffeId: string; ttlSeconds: number }): Promise<IssuedCertificate> {
-    return this.#decide(caller, 'Issue', request.spiffeId, async (record) => {
-      this.#requireOperator(caller);
+    return this.#decisions.decide(caller, 'Issue', request.spiffeId, async (record) => {
+      this.#decisions.requireOperator(caller);
       const spiffeId = parseSpiffeId(request.spiffeId).toString();
       const identity = this.#identity(spiffeId);
       const now = this.#clock.now();
       const issued = await this.#issue(identity, spiffeId, request.csr, request.ttlSeconds, now);
       record.details.serial = issued.record.serial;
-      await this.#store.transaction(async (tx) => {
+      await this.#decisions.store.transaction(async (tx) => {
         await tx.insertCertificate(issued.record);
-        await this.#allowed(tx, caller, 'Issue', spiffeId, { serial: issued.record.serial, notAfter: issued.record.notAfter.toISOString() });
+        await this.#decisions.allowed(tx, caller, 'Issue', spiffeId, { serial: issued.record.serial, notAfter: issued.record.notAfter.toISOString() });
       });
       return this.#reply(caller, issued.certificate, issued.record);
     });
@@ -166,15 +175,15 @@ export class BrokerService {
 
   /** Revoke: operators, or the owner for its own certificate. */
   revoke(caller: Caller, request: { serial: string; reason: StoredRevocationReason }): Promise<{ serial: string; revokedAtUnix: number; requestId: string }> {
-    return this.#decide(caller, 'Revoke', request.serial, async (record) => {
+    return this.#decisions.decide(caller, 'Revoke', request.serial, async (record) => {
       const peer = requirePeer(caller);
       const serial = normalizeSerial(request.serial);
       record.subject = serial;
       record.details.reason = request.reason;
       if (!REVOCATION_REASONS.includes(request.reason)) throw invalid('revoke.reason', 'unknown revocation reason');
       const now = this.#clock.now();
-      const operator = this.#isOperator(peer);
-      await this.#store.transaction(async (tx) => {
+      const operator = this.#decisions.isOperator(peer);
+      await this.#decisions.store.transaction(async (tx) => {
         const certificate = await tx.getCertificate(serial);
         if (certificate === null) throw new BrokerError('not_found', { code: 'revoke.unknown_serial', publicMessage: `no certificate with serial ${serial} was issued by this broker` });
         if (!operator && certificate.spiffeId !== peer.spiffeId) {
@@ -183,7 +192,7 @@ export class BrokerService {
         if (!(await tx.revokeCertificate(serial, now, request.reason))) {
           throw new BrokerError('conflict', { code: 'revoke.already_revoked', publicMessage: `certificate ${serial} is already revoked` });
         }
-        await this.#allowed(tx, caller, 'Revoke', serial, { reason: request.reason, spiffeId: certificate.spiffeId });
+        await this.#decisions.allowed(tx, caller, 'Revoke', serial, { reason: request.reason, spiffeId: certificate.spiffeId });
       });
       this.#crl = null;
       this.#onRevoked(serial);
@@ -193,12 +202,12 @@ export class BrokerService {
 
   /** One certificate (operators). */
   getCertificate(caller: Caller, request: { serial: string }): Promise<CertificateRecord> {
-    return this.#decide(caller, 'GetCertificate', request.serial, async () => {
-      this.#requireOperator(caller);
+    return this.#decisions.decide(caller, 'GetCertificate', request.serial, async () => {
+      this.#decisions.requireOperator(caller);
       const serial = normalizeSerial(request.serial);
-      const certificate = await this.#store.transaction(async (tx) => {
+      const certificate = await this.#decisions.store.transaction(async (tx) => {
         const found = await tx.getCertificate(serial);
-        if (found !== null) await this.#allowed(tx, caller, 'GetCertificate', serial, { spiffeId: found.spiffeId });
+        if (found !== null) await this.#decisions.allowed(tx, caller, 'GetCertificate', serial, { spiffeId: found.spiffeId });
         return found;
       });
       if (certificate === null) throw new BrokerError('not_found', { code: 'certificate.unknown_serial', publicMessage: `no certificate with serial ${serial}` });
@@ -211,14 +220,14 @@ export class BrokerService {
     caller: Caller,
     request: { spiffeId: string; profile: string; validOnly: boolean; pageSize: number; pageToken: string },
   ): Promise<{ items: readonly CertificateRecord[]; nextPageToken: string }> {
-    return this.#decide(caller, 'ListCertificates', request.spiffeId, async () => {
-      this.#requireOperator(caller);
+    return this.#decisions.decide(caller, 'ListCertificates', request.spiffeId, async () => {
+      this.#decisions.requireOperator(caller);
       const profile = request.profile === '' ? undefined : request.profile;
       if (profile !== undefined && profile !== 'service' && profile !== 'operator' && profile !== 'server') {
         throw invalid('list.profile', `unknown profile "${profile}": use service, operator or server`);
       }
       const pageSize = pageSizeOf(request.pageSize);
-      return this.#store.transaction(async (tx) => {
+      return this.#decisions.store.transaction(async (tx) => {
         const page = await tx.listCertificates(
           {
             ...(request.spiffeId === '' ? {} : { spiffeId: request.spiffeId }),
@@ -228,7 +237,7 @@ export class BrokerService {
           pageSize,
           request.pageToken,
         );
-        await this.#allowed(tx, caller, 'ListCertificates', request.spiffeId, { returned: page.items.length });
+        await this.#decisions.allowed(tx, caller, 'ListCertificates', request.spiffeId, { returned: page.items.length });
         return page;
       });
     });
@@ -241,7 +250,7 @@ export class BrokerService {
     let crl = this.#crl;
     if (crl === null || now.getTime() > crl.thisUpdate.getTime() + (crl.nextUpdate.getTime() - crl.thisUpdate.getTime()) / 2) {
       const ca = this.#ca();
-      const { revoked, number } = await this.#store.transaction(async (tx) => ({
+      const { revoked, number } = await this.#decisions.store.transaction(async (tx) => ({
         revoked: await tx.listRevokedUnexpired(now),
         number: await tx.nextCounter('crl_number'),
       }));
@@ -268,8 +277,8 @@ export class BrokerService {
 
   /** CreateJoinToken (operators): the token is in the reply only. */
   createJoinToken(caller: Caller, request: { spiffeId: string; ttlSeconds: number }): Promise<{ joinToken: string; tokenId: string; spiffeId: string; expiresAtUnix: number; requestId: string }> {
-    return this.#decide(caller, 'CreateJoinToken', request.spiffeId, async (record) => {
-      const peer = this.#requireOperator(caller);
+    return this.#decisions.decide(caller, 'CreateJoinToken', request.spiffeId, async (record) => {
+      const peer = this.#decisions.requireOperator(caller);
       const spiffeId = parseSpiffeId(request.spiffeId).toString();
       record.subject = spiffeId;
       this.#identity(spiffeId);
@@ -278,9 +287,9 @@ export class BrokerService {
       const now = this.#clock.now();
       const minted = mintJoinToken(this.#random);
       const expiresAt = new Date(now.getTime() + ttlMs);
-      await this.#store.transaction(async (tx) => {
+      await this.#decisions.store.transaction(async (tx) => {
         await tx.insertJoinToken({ id: minted.id, hash: minted.hash, spiffeId, createdBy: peer.spiffeId, createdAt: now, expiresAt, usedAt: null, usedForSerial: null });
-        await this.#allowed(tx, caller, 'CreateJoinToken', spiffeId, { tokenId: minted.id, ttlSeconds: Math.round(ttlMs / 1000) });
+        await this.#decisions.allowed(tx, caller, 'CreateJoinToken', spiffeId, { tokenId: minted.id, ttlSeconds: Math.round(ttlMs / 1000) });
       });
       return { joinToken: minted.token, tokenId: minted.id, spiffeId, expiresAtUnix: Math.floor(expiresAt.getTime() / 1000), requestId: caller.requestId };
     });
@@ -291,12 +300,12 @@ export class BrokerService {
     caller: Caller,
     request: { actor: string; action: string; outcome: string; subject: string; sinceUnix: number; untilUnix: number; pageSize: number; pageToken: string },
   ): Promise<{ items: readonly AuditEntry[]; nextPageToken: string }> {
-    return this.#decide(caller, 'QueryAudit', '', async () => {
-      this.#requireOperator(caller);
+    return this.#decisions.decide(caller, 'QueryAudit', '', async () => {
+      this.#decisions.requireOperator(caller);
       if (request.outcome !== '' && request.outcome !== 'allowed' && request.outcome !== 'denied' && request.outcome !== 'failed') {
         throw invalid('audit.outcome', `unknown outcome "${request.outcome}": use allowed, denied or failed`);
       }
-      return this.#store.transaction(async (tx) => {
+      return this.#decisions.store.transaction(async (tx) => {
         const page = await tx.queryAudit(
           {
             ...(request.actor === '' ? {} : { actor: request.actor }),
@@ -309,7 +318,7 @@ export class BrokerService {
           pageSizeOf(request.pageSize),
           request.pageToken,
         );
-        await this.#allowed(tx, caller, 'QueryAudit', '', { returned: page.items.length });
+        await this.#decisions.allowed(tx, caller, 'QueryAudit', '', { returned: page.items.length });
         return page;
       });
     });
@@ -317,12 +326,12 @@ export class BrokerService {
 
   /** ReloadPolicy (operators): a bad file keeps the current policy. */
   reloadPolicy(caller: Caller): Promise<{ reloaded: boolean; policySha256: string; error: string }> {
-    return this.#decide(caller, 'ReloadPolicy', '', async () => {
-      this.#requireOperator(caller);
+    return this.#decisions.decide(caller, 'ReloadPolicy', '', async () => {
+      this.#decisions.requireOperator(caller);
       const result = this.#policy.reload();
       const policySha256 = this.#policy.current.sha256;
-      await this.#store.transaction(async (tx) => {
-        await this.#audit.append(tx, this.#entry(caller, 'ReloadPolicy', result.ok ? 'allowed' : 'failed', this.#policy.current.source, result.ok ? '' : 'policy.invalid', { policySha256 }));
+      await this.#decisions.store.transaction(async (tx) => {
+        await this.#decisions.append(tx, this.#decisions.entry(caller, 'ReloadPolicy', result.ok ? 'allowed' : 'failed', this.#policy.current.source, result.ok ? '' : 'policy.invalid', { policySha256 }));
       });
       return { reloaded: result.ok, policySha256, error: result.ok ? '' : result.error.publicMessage };
     });
@@ -390,69 +399,10 @@ export class BrokerService {
     return identity;
   }
 
-  #isOperator(peer: PeerIdentity): boolean {
-    return this.#policy.current.lookup(peer.spiffeId)?.role === 'operator';
-  }
-
-  #requireOperator(caller: Caller): PeerIdentity {
-    const peer = requirePeer(caller);
-    if (!this.#isOperator(peer)) {
-      throw new BrokerError('denied', { code: 'policy.not_operator', publicMessage: `${peer.spiffeId} is not an operator: this call needs an operator identity` });
-    }
-    return peer;
-  }
-
-  #entry(caller: Caller, action: string, outcome: AuditEntryInput['outcome'], subject: string, reason: string, details: AuditEntryInput['details']): AuditEntryInput {
-    return { time: this.#clock.now(), requestId: caller.requestId, actor: caller.peer?.spiffeId ?? 'anonymous', action, outcome, subject, reason, details };
-  }
-
-  async #allowed(tx: StoreTransaction, caller: Caller, action: string, subject: string, details: AuditEntryInput['details']): Promise<void> {
-    await this.#audit.append(tx, this.#entry(caller, action, 'allowed', subject, '', details));
-  }
-
-  /**
-   * Runs a decision; any BrokerError it throws is audited as a denial (or failure) in its own
-   * transaction, then rethrown for the status table.
-   */
-  async #decide<T>(
-    caller: Caller,
-    action: string,
-    subject: string,
-    work: (record: { subject: string; details: Record<string, string | number | boolean> }) => Promise<T>,
-  ): Promise<T> {
-    const record = { subject, details: {} as Record<string, string | number | boolean> };
-    try {
-      return await work(record);
-    } catch (error) {
-      await this.#auditFailure(caller, action, record.subject, record.details, error);
-      throw error;
-    }
-  }
-
   /** Audits a call the transport refused (no, bad, expired or revoked client certificate). */
   auditRefusal(caller: Caller, action: string, error: unknown): Promise<void> {
-    return this.#auditFailure(caller, action, '', {}, error);
+    return this.#decisions.auditFailure(caller, action, '', {}, error);
   }
-
-  async #auditFailure(caller: Caller, action: string, subject: string, details: Record<string, string | number | boolean>, error: unknown): Promise<void> {
-    const broker = error instanceof BrokerError ? error : null;
-    const outcome: AuditEntryInput['outcome'] = broker === null || broker.kind === 'internal' || broker.kind === 'unavailable' ? 'failed' : 'denied';
-    try {
-      await this.#store.transaction(async (tx) => {
-        await this.#audit.append(tx, this.#entry(caller, action, outcome, subject, broker?.code ?? 'internal', details));
-      });
-    } catch (auditError) {
-      this.#logger.error({ requestId: caller.requestId, error: String(auditError) }, 'could not audit a refusal');
-    }
-    this.#logger.info({ requestId: caller.requestId, action, outcome, code: broker?.code ?? 'internal', message: broker?.logMessage ?? String(error) }, 'request refused');
-  }
-}
-
-function requirePeer(caller: Caller): PeerIdentity {
-  if (caller.peer === null) {
-    throw new BrokerError('unauthenticated', { code: 'peer.no_certificate', publicMessage: 'this call needs a client certificate issued by this broker (mutual TLS): none was presented, or it does not chain to this broker\'s CA; enroll first with a join token' });
-  }
-  return caller.peer;
 }
 
 function unauthenticated(code: string, message: string): BrokerError {

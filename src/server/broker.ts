@@ -15,7 +15,11 @@ import { AuditCheckpointer, AuditLog } from '../audit/index.js';
 import { SqliteStore, type Store } from '../store/index.js';
 import { BrokerService, type IssuingCa } from './broker-service.js';
 import { BrokerServer } from './grpc-server.js';
+import { TokenIssuer } from '../tokens/index.js';
+import { Decisions } from './decisions.js';
 import { PeerVerifier } from './peer-verifier.js';
+import { RotationService } from './rotation-service.js';
+import { TokenService } from './token-service.js';
 import { ServerIdentityRenewer, issueServerIdentity } from './server-identity.js';
 
 /** What {@link startBroker} needs besides the config. */
@@ -34,6 +38,8 @@ export interface RunningBroker {
   readonly port: number;
   readonly server: BrokerServer;
   readonly service: BrokerService;
+  readonly tokens: TokenService;
+  readonly rotation: RotationService;
   readonly store: Store;
   readonly policy: PolicyHolder;
   readonly checkpointer: AuditCheckpointer;
@@ -83,6 +89,11 @@ export async function startBroker(config: BrokerConfig, dependencies: BrokerDepe
       throw new BrokerError('invalid', { code: 'config.intermediate_key', publicMessage: `key "${caConfig.intermediateKey}" is not the key of ${caConfig.intermediateCertificate}` });
     }
     const auditSigner = await HsmSigner.create(token, auditConfig.key);
+    const tokensConfig = config.tokens;
+    const tokenIssuer =
+      tokensConfig === undefined
+        ? null
+        : await TokenIssuer.create({ signer: await HsmSigner.create(token, tokensConfig.key), issuer: tokensConfig.issuer ?? `spiffe://${policy.current.trustDomain}/credbroker`, random });
     const ca: IssuingCa = { roots, intermediate, signer, trustDomain: policy.current.trustDomain };
 
     const store = await SqliteStore.open(path(storeConfig.path), { clock });
@@ -95,7 +106,15 @@ export async function startBroker(config: BrokerConfig, dependencies: BrokerDepe
 
     const revoked = new Set((await store.transaction((tx) => tx.listRevokedUnexpired(clock.now()))).map((c) => c.serial));
     const peers = new PeerVerifier(() => ({ roots, intermediates: [intermediate], trustDomain: ca.trustDomain, isRevoked: (serial) => revoked.has(serial) }));
-    const service = new BrokerService({
+    const decisions = new Decisions({ store, audit: auditLog, policy, clock, logger });
+    let service: BrokerService | null = null;
+    const onRevoked = (serial: string): void => {
+      revoked.add(serial);
+      rotation.hub.endSerial(serial);
+      service?.forgetCrl();
+    };
+    const rotation = new RotationService({ decisions, clock, random, trustDomain: () => ca.trustDomain, onRevoked });
+    service = new BrokerService({
       store,
       audit: auditLog,
       policy,
@@ -103,12 +122,15 @@ export async function startBroker(config: BrokerConfig, dependencies: BrokerDepe
       clock,
       random,
       logger,
-      onRevoked: (serial) => revoked.add(serial),
+      decisions,
+      onRevoked,
+      onRenewed: (tx, caller, oldSerial, renewed) => rotation.onRenewed(tx, caller, oldSerial, renewed),
     });
+    const tokens = new TokenService({ decisions, policy, issuer: () => tokenIssuer, clock });
 
     const spec = { dnsNames: server.dnsNames, ipAddresses: server.ipAddresses, ttlMs: parseDurationMs(server.certificateTtl) };
     const initial = await issueServerIdentity(ca, spec, clock.now(), random);
-    const grpcServer = await BrokerServer.start({ service, peers, identity: initial.identity, clock, listen: server.listen, enrollRateLimit: server.enrollRateLimit, logger });
+    const grpcServer = await BrokerServer.start({ service, tokens, rotation, peers, identity: initial.identity, clock, listen: server.listen, enrollRateLimit: server.enrollRateLimit, logger });
     stack.push(() => grpcServer.stop(parseDurationMs(server.drainTimeout)));
     const renewer = new ServerIdentityRenewer(initial, (now) => issueServerIdentity(ca, spec, now, random), (next) => {
       grpcServer.updateIdentity(next.identity);
@@ -130,6 +152,8 @@ export async function startBroker(config: BrokerConfig, dependencies: BrokerDepe
       port: grpcServer.port,
       server: grpcServer,
       service,
+      tokens,
+      rotation,
       store,
       policy,
       checkpointer,

@@ -22,6 +22,8 @@ import { REQUEST_ID_HEADER, toServiceError } from './grpc-status.js';
 import { withProtoComments } from './proto-comments.js';
 import { RateLimiter, sourceAddress, type RateLimit } from './rate-limiter.js';
 import type { PeerVerifier } from './peer-verifier.js';
+import type { RotationService } from './rotation-service.js';
+import type { TokenService } from './token-service.js';
 
 /** Largest request or reply, in bytes (a CSR is at most 16 KiB; listings are paginated). */
 export const MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
@@ -78,6 +80,8 @@ class IdentityProvider implements grpc.experimental.CertificateProvider {
 /** Options of {@link BrokerServer.start}. */
 export interface BrokerServerOptions {
   readonly service: BrokerService;
+  readonly tokens: TokenService;
+  readonly rotation: RotationService;
   readonly peers: PeerVerifier;
   readonly identity: ServerIdentity;
   readonly clock: Clock;
@@ -97,7 +101,10 @@ export class BrokerServer {
   readonly #server: grpc.Server;
   readonly #provider: IdentityProvider;
 
-  private constructor(server: grpc.Server, port: number, provider: IdentityProvider, health: HealthImplementation) {
+  readonly #beforeStop: () => void;
+
+  private constructor(server: grpc.Server, port: number, provider: IdentityProvider, health: HealthImplementation, beforeStop: () => void) {
+    this.#beforeStop = beforeStop;
     this.#server = server;
     this.port = port;
     this.#provider = provider;
@@ -111,7 +118,7 @@ export class BrokerServer {
     const server = new grpc.Server({ 'grpc.max_receive_message_length': MAX_MESSAGE_BYTES, 'grpc.max_send_message_length': MAX_MESSAGE_BYTES });
     const v1 = ((grpcObject.credbroker as grpc.GrpcObject).v1 as grpc.GrpcObject);
     const serviceOf = (name: string): grpc.ServiceDefinition => (v1[name] as grpc.ServiceClientConstructor).service;
-    const { service, peers, clock } = options;
+    const { service, peers, clock, tokens, rotation } = options;
     const enrollLimiter = new RateLimiter(options.enrollRateLimit, clock);
 
     const wrap = (name: string, handler: UnaryHandler, needsPeer: boolean): grpc.handleUnaryCall<Record<string, unknown>, unknown> => {
@@ -216,7 +223,76 @@ export class BrokerServer {
       ),
       ReloadPolicy: wrap('ReloadPolicy', (caller) => service.reloadPolicy(caller), true),
     });
-    const health = new HealthImplementation({ '': 'SERVING', 'credbroker.v1.Enrollment': 'SERVING', 'credbroker.v1.Certificates': 'SERVING', 'credbroker.v1.Administration': 'SERVING' });
+    server.addService(serviceOf('Tokens'), {
+      IssueToken: wrap(
+        'IssueToken',
+        (caller, r) =>
+          tokens.issueToken(caller, {
+            audience: text(r.audience),
+            scopes: Array.isArray(r.scopes) ? r.scopes.map(text) : [],
+            ttlSeconds: number(r.ttlSeconds),
+            bindToCertificate: r.bindToCertificate === true,
+          }),
+        true,
+      ),
+      GetJwks: wrap('GetJwks', () => Promise.resolve(tokens.jwks()), false),
+    });
+    server.addService(serviceOf('Rotation'), {
+      Watch: (call: grpc.ServerWritableStream<Record<string, unknown>, Record<string, unknown>>) => {
+        const requestId = randomUUID();
+        const metadata = new grpc.Metadata();
+        metadata.set(REQUEST_ID_HEADER, requestId);
+        call.sendMetadata(metadata);
+        let ended = false;
+        // A function, not the variable: the stream may end while run() awaits.
+        const isEnded = (): boolean => ended;
+        let remove: (() => void) | null = null;
+        const finish = (): void => {
+          if (ended) return;
+          ended = true;
+          remove?.();
+          call.end();
+        };
+        call.on('cancelled', finish);
+        call.on('close', finish);
+        const run = async (): Promise<void> => {
+          const der = call.getAuthContext().sslPeerCertificate?.raw;
+          let peer;
+          try {
+            peer = await peers.verify(der, clock.now());
+          } catch (error) {
+            await service.auditRefusal({ requestId, peer: null }, 'Watch', error);
+            throw error;
+          }
+          if (isEnded()) return;
+          remove = await rotation.watch({ requestId, peer }, {
+            send: (event) => {
+              if (!ended) call.write({ ...event, reason: ENUM_OF_REASON[event.reason] ?? 'REVOCATION_REASON_UNSPECIFIED' });
+            },
+            end: finish,
+          });
+          logger.debug({ requestId, spiffeId: peer.spiffeId, serial: peer.serial }, 'watch stream open');
+          if (isEnded()) remove();
+        };
+        run().catch((error: unknown) => {
+          if (ended) return;
+          ended = true;
+          remove?.();
+          // grpc-js turns an 'error' event of a server stream into its final status.
+          call.emit('error', toServiceError(error, requestId));
+        });
+      },
+      ForceRotate: wrap('ForceRotate', async (caller, r) => rotationReply(await rotation.forceRotate(caller, { selector: text(r.selector), all: r.all === true, reason: reasonOf(text(r.reason)) })), true),
+      GetRotation: wrap('GetRotation', async (caller, r) => rotationReply(await rotation.getRotation(caller, { rotationId: text(r.rotationId) })), true),
+    });
+    const health = new HealthImplementation({
+      '': 'SERVING',
+      'credbroker.v1.Enrollment': 'SERVING',
+      'credbroker.v1.Certificates': 'SERVING',
+      'credbroker.v1.Administration': 'SERVING',
+      'credbroker.v1.Tokens': 'SERVING',
+      'credbroker.v1.Rotation': 'SERVING',
+    });
     health.addToServer(server);
     new ReflectionService(withProtoComments(definition, [...PROTO_FILES, healthProtoPath], [PROTO_DIR])).addToServer(server);
 
@@ -229,7 +305,9 @@ export class BrokerServer {
       });
     });
     logger.info({ listen: options.listen, port }, 'credbroker listening (TLS; mutual TLS per call)');
-    return new BrokerServer(server, port, provider, health);
+    return new BrokerServer(server, port, provider, health, () => {
+      rotation.hub.close();
+    });
   }
 
   /** Replaces the server certificate (renewal); new connections use it at once. */
@@ -240,6 +318,8 @@ export class BrokerServer {
   /** Stops accepting calls, lets running ones finish for up to `graceMs`, then forces. */
   async stop(graceMs = 10_000): Promise<void> {
     this.health.setStatus('', 'NOT_SERVING');
+    // Watch streams never end by themselves: end them so the drain waits only for unary calls.
+    this.#beforeStop();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.#server.forceShutdown();
@@ -268,6 +348,10 @@ const ENUM_OF_REASON: Readonly<Record<string, string>> = Object.freeze(Object.fr
 
 function reasonOf(value: string): Parameters<BrokerService['revoke']>[1]['reason'] {
   return (REASON_OF_ENUM[value] ?? 'unspecified') as Parameters<BrokerService['revoke']>[1]['reason'];
+}
+
+function rotationReply(status: Awaited<ReturnType<RotationService['getRotation']>>): Record<string, unknown> {
+  return { ...status, reason: ENUM_OF_REASON[status.reason] ?? 'REVOCATION_REASON_UNSPECIFIED' };
 }
 
 function certificateInfo(record: Awaited<ReturnType<BrokerService['getCertificate']>>, withPem: boolean): Record<string, unknown> {

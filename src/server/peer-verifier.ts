@@ -21,6 +21,8 @@ export interface PeerIdentity {
   readonly notAfter: Date;
   /** SHA-256 of the certificate's SubjectPublicKeyInfo, hex (renewals need a new key). */
   readonly spkiSha256: string;
+  /** SHA-256 of the certificate's DER, hex: its `x5t#S256` (RFC 8705) for bound tokens. */
+  readonly certificateSha256: string;
 }
 
 /** What the verifier needs to know about the CA and revocations. */
@@ -55,7 +57,7 @@ export class PeerVerifier {
     const key = createHash('sha256').update(der).digest('hex');
     let identity = this.#cache.get(key);
     if (identity === undefined) {
-      identity = await this.#verifyChain(der, trust, now);
+      identity = await this.#verifyChain(der, key, trust, now);
       if (this.#cache.size >= CACHE_LIMIT) this.#cache.clear();
       this.#cache.set(key, identity);
     }
@@ -76,7 +78,7 @@ export class PeerVerifier {
     this.#cache.clear();
   }
 
-  async #verifyChain(der: Uint8Array, trust: PeerTrust, now: Date): Promise<PeerIdentity> {
+  async #verifyChain(der: Uint8Array, certificateSha256: string, trust: PeerTrust, now: Date): Promise<PeerIdentity> {
     let leaf: x509.X509Certificate;
     try {
       leaf = new x509.X509Certificate(new Uint8Array(der));
@@ -112,6 +114,7 @@ export class PeerVerifier {
       notBefore: leaf.notBefore,
       notAfter: leaf.notAfter,
       spkiSha256: createHash('sha256').update(new Uint8Array(leaf.publicKey.rawData)).digest('hex'),
+      certificateSha256,
     };
   }
 }

@@ -6,7 +6,7 @@
 import { REVOCATION_REASONS } from '../core/index.js';
 import { BrokerError } from '../core/index.js';
 import type { AuditCheckpoint, AuditEntry, AuditOutcome } from './audit-records.js';
-import type { CertificateProfileName, CertificateRecord, JoinTokenRecord, StoredRevocationReason } from './store.js';
+import type { CertificateProfileName, CertificateRecord, JoinTokenRecord, RotationRecord, RotationTargetRecord, RotationTargetStatus, StoredRevocationReason } from './store.js';
 
 /** Every profile name a certificate may carry. */
 export const CERTIFICATE_PROFILE_NAMES: readonly CertificateProfileName[] = Object.freeze(['service', 'operator', 'server']);
@@ -130,4 +130,37 @@ export function detailsJson(details: AuditEntry['details']): string {
     .filter((key) => details[key] !== undefined)
     .map((key) => `${JSON.stringify(key)}:${JSON.stringify(details[key])}`);
   return `{${members.join(',')}}`;
+}
+
+/** Every status a rotation target may have. */
+export const ROTATION_TARGET_STATUSES: readonly RotationTargetStatus[] = Object.freeze(['pending', 'rotated', 'revoked']);
+
+const ROTATION_ID = /^rot-[0-9a-f]{32}$/;
+
+/** @throws BrokerError internal `store.invalid_record` */
+export function checkRotationId(id: string): void {
+  text(id, 'rotation id', { pattern: ROTATION_ID });
+}
+
+/** @throws BrokerError internal `store.invalid_record` */
+export function checkRotationRecord(record: RotationRecord): void {
+  checkRotationId(record.id);
+  text(record.selector, 'selector');
+  checkRevocationReason(record.reason);
+  text(record.requestedBy, 'requestedBy');
+  timeMs(record.requestedAt, 'requestedAt');
+}
+
+/** @throws BrokerError internal `store.invalid_record` */
+export function checkRotationTargetRecord(target: RotationTargetRecord): void {
+  checkRotationId(target.rotationId);
+  checkSerial(target.serial);
+  text(target.spiffeId, 'spiffeId', { pattern: /^spiffe:\/\/[^/]+/ });
+  timeMs(target.notAfter, 'notAfter');
+  if (typeof target.connected !== 'boolean') throw bad('connected is not a boolean');
+  if (!ROTATION_TARGET_STATUSES.includes(target.status)) throw bad(`status "${target.status}" is unknown`);
+  if ((target.status === 'pending') !== (target.finishedAt === null)) throw bad('finishedAt must be set exactly when the target is no longer pending');
+  if (target.finishedAt !== null) timeMs(target.finishedAt, 'finishedAt');
+  if ((target.status === 'rotated') !== (target.newSerial !== null)) throw bad('newSerial must be set exactly when the target is rotated');
+  if (target.newSerial !== null) checkSerial(target.newSerial, 'newSerial');
 }

@@ -112,6 +112,36 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = Object.freeze([
       ) STRICT;
     `,
   },
+  {
+    version: 2,
+    name: 'rotations',
+    sql: `
+      -- Forced rotations (ForceRotate) and the certificates each one targets.
+      CREATE TABLE rotations (
+        id           TEXT PRIMARY KEY NOT NULL,
+        selector     TEXT NOT NULL,
+        reason       TEXT NOT NULL,
+        requested_by TEXT NOT NULL,
+        requested_at INTEGER NOT NULL
+      ) STRICT;
+
+      CREATE TABLE rotation_targets (
+        rotation_id TEXT NOT NULL REFERENCES rotations (id),
+        serial      TEXT NOT NULL,
+        spiffe_id   TEXT NOT NULL,
+        not_after   INTEGER NOT NULL,
+        connected   INTEGER NOT NULL CHECK (connected IN (0, 1)),
+        status      TEXT NOT NULL CHECK (status IN ('pending', 'rotated', 'revoked')),
+        new_serial  TEXT,
+        finished_at INTEGER,
+        PRIMARY KEY (rotation_id, serial),
+        CHECK ((status = 'pending') = (finished_at IS NULL)),
+        CHECK ((status = 'rotated') = (new_serial IS NOT NULL))
+      ) STRICT;
+      -- Renew looks up the pending targets of the caller's serial on every call: keep it small.
+      CREATE INDEX rotation_targets_pending ON rotation_targets (serial) WHERE status = 'pending';
+    `,
+  },
 ]);
 
 /** The schema version this code writes. */

@@ -49,6 +49,8 @@ import {
   checkCounterName,
   checkJoinTokenRecord,
   checkRevocationReason,
+  checkRotationRecord,
+  checkRotationTargetRecord,
   checkSerial,
   detailsJson,
   timeMs,
@@ -62,6 +64,9 @@ import type {
   CertificateRecord,
   JoinTokenRecord,
   Page,
+  RotationRecord,
+  RotationTargetRecord,
+  RotationTargetStatus,
   Store,
   StoreTransaction,
   StoredRevocationReason,
@@ -132,6 +137,25 @@ interface CertificateRow {
   revocation_reason: string | null;
 }
 
+interface RotationRow {
+  id: string;
+  selector: string;
+  reason: string;
+  requested_by: string;
+  requested_at: number;
+}
+
+interface RotationTargetRow {
+  rotation_id: string;
+  serial: string;
+  spiffe_id: string;
+  not_after: number;
+  connected: number;
+  status: string;
+  new_serial: string | null;
+  finished_at: number | null;
+}
+
 interface JoinTokenRow {
   id: string;
   hash: string;
@@ -180,6 +204,8 @@ const MAX_BATCH = 64;
 
 const CERTIFICATE_COLUMNS =
   'serial, spiffe_id, profile, not_before, not_after, issued_at, sha256, spki_sha256, issuer_serial, renewed_from, der, revoked_at, revocation_reason';
+const ROTATION_COLUMNS = 'id, selector, reason, requested_by, requested_at';
+const ROTATION_TARGET_COLUMNS = 'rotation_id, serial, spiffe_id, not_after, connected, status, new_serial, finished_at';
 const JOIN_TOKEN_COLUMNS = 'id, hash, spiffe_id, created_by, created_at, expires_at, used_at, used_for_serial';
 const AUDIT_COLUMNS = 'seq, time, request_id, actor, action, outcome, subject, reason, details, prev_hash, hash';
 const CHECKPOINT_COLUMNS = 'seq, hash, time, algorithm, key_spki_sha256, signature';
@@ -869,6 +895,83 @@ class SqliteTransaction implements StoreTransaction {
     });
   }
 
+  insertRotation(record: RotationRecord): Promise<void> {
+    return this.#do({ operation: `insert rotation ${record.id}`, uniqueCode: 'store.rotation_exists', uniqueMessage: `a rotation with id ${record.id} already exists` }, () => {
+      checkRotationRecord(record);
+      this.#statement(`INSERT INTO rotations (${ROTATION_COLUMNS}) VALUES (?, ?, ?, ?, ?)`).run(
+        record.id,
+        record.selector,
+        record.reason,
+        record.requestedBy,
+        timeMs(record.requestedAt, 'requestedAt'),
+      );
+    });
+  }
+
+  getRotation(id: string): Promise<RotationRecord | null> {
+    return this.#do({ operation: `get rotation ${id}` }, () => {
+      const row = this.#statement(`SELECT ${ROTATION_COLUMNS} FROM rotations WHERE id = ?`).get(id) as RotationRow | undefined;
+      return row === undefined ? null : rotationFromRow(row);
+    });
+  }
+
+  insertRotationTarget(target: RotationTargetRecord): Promise<void> {
+    return this.#do(
+      {
+        operation: `insert rotation target ${target.rotationId}/${target.serial}`,
+        uniqueCode: 'store.rotation_target_exists',
+        uniqueMessage: `rotation ${target.rotationId} already targets serial ${target.serial}`,
+      },
+      () => {
+        checkRotationTargetRecord(target);
+        if (this.#statement('SELECT 1 FROM rotations WHERE id = ?').get(target.rotationId) === undefined) {
+          throw new BrokerError('internal', { code: 'store.invalid_record', publicMessage: 'internal error', logMessage: `store: refusing a record: rotation ${target.rotationId} does not exist` });
+        }
+        this.#statement(`INSERT INTO rotation_targets (${ROTATION_TARGET_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`).run(
+          target.rotationId,
+          target.serial,
+          target.spiffeId,
+          timeMs(target.notAfter, 'notAfter'),
+          target.connected ? 1 : 0,
+          target.status,
+          target.newSerial,
+          target.finishedAt === null ? null : timeMs(target.finishedAt, 'finishedAt'),
+        );
+      },
+    );
+  }
+
+  listRotationTargets(rotationId: string): Promise<readonly RotationTargetRecord[]> {
+    return this.#do({ operation: `list rotation targets ${rotationId}` }, () => {
+      const rows = this.#statement(`SELECT ${ROTATION_TARGET_COLUMNS} FROM rotation_targets WHERE rotation_id = ? ORDER BY serial`).all(rotationId) as RotationTargetRow[];
+      return Object.freeze(rows.map(rotationTargetFromRow));
+    });
+  }
+
+  pendingRotationTargets(serial: string): Promise<readonly RotationTargetRecord[]> {
+    return this.#do({ operation: `pending rotation targets of ${serial}` }, () => {
+      const rows = this.#statement(`SELECT ${ROTATION_TARGET_COLUMNS} FROM rotation_targets WHERE serial = ? AND status = 'pending' ORDER BY rotation_id`).all(serial) as RotationTargetRow[];
+      return Object.freeze(rows.map(rotationTargetFromRow));
+    });
+  }
+
+  finishRotationTarget(rotationId: string, serial: string, status: 'rotated' | 'revoked', newSerial: string | null, at: Date): Promise<boolean> {
+    return this.#do({ operation: `finish rotation target ${rotationId}/${serial}` }, () => {
+      const given: string = status;
+      if (given !== 'rotated' && given !== 'revoked') throw new BrokerError('internal', { code: 'store.invalid_record', publicMessage: 'internal error', logMessage: `store: refusing a record: status "${given}"` });
+      if ((status === 'rotated') !== (newSerial !== null)) throw new BrokerError('internal', { code: 'store.invalid_record', publicMessage: 'internal error', logMessage: 'store: refusing a record: newSerial must be set exactly for rotated' });
+      if (newSerial !== null) checkSerial(newSerial, 'newSerial');
+      const result = this.#statement("UPDATE rotation_targets SET status = ?, new_serial = ?, finished_at = ? WHERE rotation_id = ? AND serial = ? AND status = 'pending'").run(
+        status,
+        newSerial,
+        timeMs(at, 'at'),
+        rotationId,
+        serial,
+      );
+      return result.changes === 1;
+    });
+  }
+
   /** Runs `body` synchronously and settles a promise with its result or its mapped error. */
   #do<T>(context: SqliteErrorContext, body: () => T): Promise<T> {
     try {
@@ -911,6 +1014,29 @@ function certificateFromRow(row: CertificateRow): CertificateRecord {
     der: new Uint8Array(row.der),
     revokedAt: row.revoked_at === null ? null : new Date(row.revoked_at),
     revocationReason: row.revocation_reason as StoredRevocationReason | null,
+  });
+}
+
+function rotationFromRow(row: RotationRow): RotationRecord {
+  return Object.freeze({
+    id: row.id,
+    selector: row.selector,
+    reason: row.reason as StoredRevocationReason,
+    requestedBy: row.requested_by,
+    requestedAt: new Date(row.requested_at),
+  });
+}
+
+function rotationTargetFromRow(row: RotationTargetRow): RotationTargetRecord {
+  return Object.freeze({
+    rotationId: row.rotation_id,
+    serial: row.serial,
+    spiffeId: row.spiffe_id,
+    notAfter: new Date(row.not_after),
+    connected: row.connected === 1,
+    status: row.status as RotationTargetStatus,
+    newSerial: row.new_serial,
+    finishedAt: row.finished_at === null ? null : new Date(row.finished_at),
   });
 }
 

@@ -53,6 +53,39 @@ export interface JoinTokenRecord {
   readonly usedForSerial: string | null;
 }
 
+/** Where one certificate of a forced rotation stands. */
+export type RotationTargetStatus = 'pending' | 'rotated' | 'revoked';
+
+/** A forced rotation (ForceRotate): which certificates must be replaced, and why. */
+export interface RotationRecord {
+  /** `rot-` and 32 hex digits. Primary key. */
+  readonly id: string;
+  /** The SPIFFE ID pattern asked for, or `*` for every certificate. */
+  readonly selector: string;
+  /** Revocation reason of the old serials. */
+  readonly reason: StoredRevocationReason;
+  /** SPIFFE ID of the operator. */
+  readonly requestedBy: string;
+  readonly requestedAt: Date;
+}
+
+/** One certificate a rotation targets. */
+export interface RotationTargetRecord {
+  readonly rotationId: string;
+  /** The old certificate's serial. */
+  readonly serial: string;
+  readonly spiffeId: string;
+  /** The old certificate's notAfter: past it, a pending target has expired unrenewed. */
+  readonly notAfter: Date;
+  /** Its holder had a Watch stream open when the rotation was asked. */
+  readonly connected: boolean;
+  readonly status: RotationTargetStatus;
+  /** The renewal's serial (status rotated). */
+  readonly newSerial: string | null;
+  /** When the target left `pending` (the new certificate's issue time, or the revocation). */
+  readonly finishedAt: Date | null;
+}
+
 /** Filters of {@link StoreTransaction.listCertificates}; all optional, combined with AND. */
 export interface CertificateFilter {
   /** Exact SPIFFE ID, or a prefix ending in `/` (e.g. `spiffe://td/workers/`). */
@@ -138,6 +171,24 @@ export interface StoreTransaction {
 
   /** Next value of a named monotonic counter (e.g. `crl_number`), starting at 1. */
   nextCounter(name: string): Promise<bigint>;
+
+  /** @throws BrokerError conflict `store.rotation_exists` for an id already stored */
+  insertRotation(record: RotationRecord): Promise<void>;
+  getRotation(id: string): Promise<RotationRecord | null>;
+  /**
+   * @throws BrokerError conflict `store.rotation_target_exists` for a (rotation, serial) pair
+   *   already stored; internal `store.invalid_record` for a rotation that does not exist
+   */
+  insertRotationTarget(target: RotationTargetRecord): Promise<void>;
+  /** Every target of a rotation, by serial. */
+  listRotationTargets(rotationId: string): Promise<readonly RotationTargetRecord[]>;
+  /** Pending targets whose old serial is `serial`, across rotations. */
+  pendingRotationTargets(serial: string): Promise<readonly RotationTargetRecord[]>;
+  /**
+   * Moves a pending target to rotated (with the new serial) or revoked, once.
+   * @returns false if it is not pending (already finished) or does not exist
+   */
+  finishRotationTarget(rotationId: string, serial: string, status: 'rotated' | 'revoked', newSerial: string | null, at: Date): Promise<boolean>;
 }
 
 /** A store of certificates, join tokens and the audit log. */

@@ -13,35 +13,10 @@ import { newKeyAndCsr, unary, type BrokerClients } from '../../src/agent/index.j
 import { SoftwareSigner, systemRandom } from '../../src/core/index.js';
 import { checkCsr, createIntermediateCertificate, createRootCertificate, issueLeafCertificate, parseSpiffeId } from '../../src/pki/index.js';
 import { buildCsr } from '../helpers/csr-builder.js';
-import type { AuditEntry } from '../../src/store/index.js';
 import { openssl } from '../helpers/openssl.js';
 import { runCli } from '../helpers/cli.js';
 import { BLUR, IMPORT, OPERATOR, TRUST_DOMAIN, grpcError, startE2eBroker, type ClientIdentity, type E2eBroker } from './harness.js';
-
-/** What the store holds, to prove a refusal wrote nothing but its audit entry. */
-async function snapshot(e2e: E2eBroker): Promise<{ certificates: number; lastAudit: AuditEntry | null }> {
-  return e2e.broker.store.transaction(async (tx) => ({
-    certificates: (await tx.listCertificates({}, 1000, '')).items.length,
-    lastAudit: await tx.lastAuditEntry(),
-  }));
-}
-
-/** Asserts: the status, nothing but one audit entry written, and that entry is the denial. */
-async function expectRefused(e2e: E2eBroker, call: () => Promise<unknown>, status: grpc.status, action: string, reason: RegExp | string): Promise<grpc.ServiceError> {
-  const before = await snapshot(e2e);
-  const error = await grpcError(call());
-  expect(error.code, error.details).to.equal(status);
-  expect(error.details).to.match(/request id [0-9a-f-]{36}/);
-  const after = await snapshot(e2e);
-  expect(after.certificates, 'no certificate written').to.equal(before.certificates);
-  const entry = after.lastAudit;
-  expect(entry?.seq, 'exactly one audit entry added').to.equal((before.lastAudit?.seq ?? 0) + 1);
-  expect(entry?.action).to.equal(action);
-  expect(entry?.outcome).to.equal('denied');
-  if (typeof reason === 'string') expect(entry?.reason).to.equal(reason);
-  else expect(entry?.reason).to.match(reason);
-  return error;
-}
+import { expectRefused, snapshot } from './expect-refused.js';
 
 /** A CSR from a key the test controls (any curve node knows), with optional extensions. */
 function csrWith(options: { extensions?: x509.Extension[]; curve?: string; corruptSignature?: boolean } = {}): Buffer {

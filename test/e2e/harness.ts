@@ -37,9 +37,13 @@ identities:
     description: reads uploads
     dnsNames: [import.pipeline.internal]
     certificates: { defaultTtl: 1h, maxTtl: 4h }
+    tokens: { audiences: [storage.source], scopes: [media.source.write], maxTtl: 10m }
+    resources: [bucket:source-media]
   - id: ${BLUR}
     role: service
     description: blurs faces and plates
+    tokens: { audiences: [storage.source, storage.anonymized], scopes: [media.source.read, media.anonymized.write], requireBinding: false }
+    resources: [bucket:source-media, bucket:anonymized-media]
 `;
 
 /** A clock that runs with real time, shifted by `offsetMs`. */
@@ -97,6 +101,7 @@ root:
 online:
   token: { label: e2e-online-${suffix}, initialize: true, pin: { file: online.pin }, soPin: { file: online-so.pin } }
   intermediate: { key: { label: intermediate, type: P-256 }, subject: "CN=e2e intermediate", validity: 20d, output: intermediate.pem }
+  tokenSigning: { label: token-signing, type: P-256, publicKey: token-signing-key.pem }
   audit: { label: audit, type: P-256, publicKey: audit-key.pem }
 transcript: transcript.jsonl
 `,
@@ -120,6 +125,7 @@ server:
 store: { path: broker.db }
 policy: policy.yaml
 audit: { key: audit, checkpointEveryEntries: 50 }
+tokens: { key: token-signing }
 `,
   );
   const config = loadConfigFile(configPath, brokerConfigSchema);

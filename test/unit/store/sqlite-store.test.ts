@@ -35,7 +35,7 @@ function raw(path: string, run: (db: Database.Database) => void): void {
   }
 }
 
-const EXTRA: SqliteMigration = { version: 2, name: 'test-extra', sql: 'CREATE TABLE extra (id INTEGER PRIMARY KEY) STRICT;' };
+const EXTRA: SqliteMigration = { version: SQLITE_MIGRATIONS.length + 1, name: 'test-extra', sql: 'CREATE TABLE extra (id INTEGER PRIMARY KEY) STRICT;' };
 
 describe('SqliteStore', () => {
   describe('open', () => {
@@ -101,7 +101,7 @@ describe('SqliteStore', () => {
     it('a failing migration is rolled back whole: version and tables unchanged', async () => {
       const path = freshPath();
       await (await SqliteStore.open(path)).close();
-      const broken: SqliteMigration = { version: 2, name: 'broken', sql: 'CREATE TABLE half (id INTEGER); INSERT INTO nowhere VALUES (1);' };
+      const broken: SqliteMigration = { version: SQLITE_MIGRATIONS.length + 1, name: 'broken', sql: 'CREATE TABLE half (id INTEGER); INSERT INTO nowhere VALUES (1);' };
       const error = await catchBrokerError(SqliteStore.open(path, { migrations: [...SQLITE_MIGRATIONS, broken] }));
       expect(error.kind).to.equal('internal');
       raw(path, (db) => {
@@ -219,7 +219,7 @@ describe('SqliteStore', () => {
   describe('failures inside a batch', () => {
     it('a full disk fails the work that hit it; what resolved is stored, what rejected is not', async () => {
       // A test migration caps the database size for this connection: SQLITE_FULL on demand.
-      const cap: SqliteMigration = { version: 2, name: 'cap', sql: 'PRAGMA max_page_count = 64;' };
+      const cap: SqliteMigration = { version: SQLITE_MIGRATIONS.length + 1, name: 'cap', sql: 'PRAGMA max_page_count = 64;' };
       const store = await SqliteStore.open(':memory:', { migrations: [...SQLITE_MIGRATIONS, cap] });
       const big = (n: number) => certificate(n, { der: new Uint8Array(512 * 1024).fill(n) });
       const outcomes = await Promise.allSettled([

@@ -6,7 +6,7 @@
 import { expect } from 'chai';
 import { chainEntry } from '../../../src/audit/index.js';
 import type { BrokerError } from '../../../src/core/index.js';
-import { MAX_PAGE_SIZE, type AuditCheckpoint, type AuditEntry, type AuditFilter, type CertificateFilter, type CertificateRecord, type Store } from '../../../src/store/index.js';
+import { MAX_PAGE_SIZE, type AuditCheckpoint, type AuditEntry, type AuditFilter, type CertificateFilter, type CertificateRecord, type RotationRecord, type RotationTargetRecord, type Store } from '../../../src/store/index.js';
 import { catchBrokerError } from '../../helpers/broker-error.js';
 import { HOUR_MS, MINUTE_MS, T0, at, auditInput, certificate, chain, joinToken, serialOf, sha256Hex } from './store-fixtures.js';
 
@@ -365,6 +365,59 @@ export function storeContract(name: string, makeStore: () => Promise<Store>): vo
         await expectError(store.transaction((tx) => tx.insertAuditCheckpoint(checkpointOf(entries[2]!))), 'conflict', 'store.audit_checkpoint');
         await expectError(store.transaction((tx) => tx.insertAuditCheckpoint(checkpointOf(entries[1]!))), 'conflict', 'store.audit_checkpoint');
         expect((await store.transaction((tx) => tx.lastAuditCheckpoint()))?.seq).to.equal(3);
+      });
+    });
+
+    describe('rotations', () => {
+      const rotation = (n: number): RotationRecord => ({ id: `rot-${n.toString(16).padStart(32, '0')}`, selector: 'spiffe://anonymizer.test/workers/**', reason: 'superseded', requestedBy: 'spiffe://anonymizer.test/ops/alice', requestedAt: T0 });
+      const target = (r: RotationRecord, n: number, overrides: Partial<RotationTargetRecord> = {}): RotationTargetRecord => ({
+        rotationId: r.id,
+        serial: serialOf(n),
+        spiffeId: `spiffe://anonymizer.test/workers/w${n}`,
+        notAfter: at(HOUR_MS),
+        connected: n % 2 === 0,
+        status: 'pending',
+        newSerial: null,
+        finishedAt: null,
+        ...overrides,
+      });
+
+      it('round-trips a rotation and its targets; unknown ids are null or empty; duplicates conflict', async () => {
+        const r = rotation(1);
+        await store.transaction(async (tx) => {
+          await tx.insertRotation(r);
+          for (const n of [3, 1, 2]) await tx.insertRotationTarget(target(r, n));
+        });
+        expect(await store.transaction((tx) => tx.getRotation(r.id))).to.deep.equal(r);
+        expect(await store.transaction((tx) => tx.getRotation(rotation(2).id))).to.equal(null);
+        const targets = await store.transaction((tx) => tx.listRotationTargets(r.id));
+        expect(targets).to.deep.equal([1, 2, 3].map((n) => target(r, n)));
+        expect(await store.transaction((tx) => tx.listRotationTargets(rotation(2).id))).to.deep.equal([]);
+        await expectError(store.transaction((tx) => tx.insertRotation(r)), 'conflict', 'store.rotation_exists');
+        await expectError(store.transaction((tx) => tx.insertRotationTarget(target(r, 1))), 'conflict', 'store.rotation_target_exists');
+        await expectError(store.transaction((tx) => tx.insertRotationTarget(target(rotation(9), 1))), 'internal', 'store.invalid_record');
+        await expectError(store.transaction((tx) => tx.insertRotation({ ...rotation(3), id: 'rot-nothex' })), 'internal', 'store.invalid_record');
+        await expectError(store.transaction((tx) => tx.insertRotationTarget(target(r, 7, { status: 'rotated' }))), 'internal', 'store.invalid_record');
+      });
+
+      it('finds pending targets by old serial across rotations and finishes each once', async () => {
+        const [r1, r2] = [rotation(1), rotation(2)];
+        await store.transaction(async (tx) => {
+          await tx.insertRotation(r1);
+          await tx.insertRotation(r2);
+          await tx.insertRotationTarget(target(r1, 5));
+          await tx.insertRotationTarget(target(r2, 5));
+          await tx.insertRotationTarget(target(r2, 6));
+        });
+        expect((await store.transaction((tx) => tx.pendingRotationTargets(serialOf(5)))).map((t) => t.rotationId)).to.deep.equal([r1.id, r2.id]);
+        expect(await store.transaction((tx) => tx.finishRotationTarget(r1.id, serialOf(5), 'rotated', serialOf(50), at(MINUTE_MS)))).to.equal(true);
+        expect(await store.transaction((tx) => tx.finishRotationTarget(r1.id, serialOf(5), 'revoked', null, at(2 * MINUTE_MS))), 'second finish').to.equal(false);
+        expect(await store.transaction((tx) => tx.finishRotationTarget(r2.id, serialOf(6), 'revoked', null, at(MINUTE_MS)))).to.equal(true);
+        expect(await store.transaction((tx) => tx.finishRotationTarget(r2.id, serialOf(99), 'revoked', null, at(MINUTE_MS))), 'unknown target').to.equal(false);
+        expect((await store.transaction((tx) => tx.pendingRotationTargets(serialOf(5)))).map((t) => t.rotationId)).to.deep.equal([r2.id]);
+        const [first] = await store.transaction((tx) => tx.listRotationTargets(r1.id));
+        expect(first).to.deep.equal(target(r1, 5, { status: 'rotated', newSerial: serialOf(50), finishedAt: at(MINUTE_MS) }));
+        await expectError(store.transaction((tx) => tx.finishRotationTarget(r2.id, serialOf(5), 'rotated', null, at(MINUTE_MS))), 'internal', 'store.invalid_record');
       });
     });
 

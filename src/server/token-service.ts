@@ -1,0 +1,87 @@
+/**
+ * Tokens/IssueToken and Tokens/GetJwks: short-lived signed tokens for the caller's own identity,
+ * with exactly the audiences and scopes policy grants it (src/policy/token-grant.ts), signed by
+ * the HSM's token-signing key through src/tokens. Every issuance is one audit entry (token id,
+ * audience, scopes, expiry, binding), never the token itself.
+ */
+import { BrokerError, type Clock } from '../core/index.js';
+import { checkTokenRequest, clampTtl, type PolicyHolder } from '../policy/index.js';
+import { jwksJson, jwksOf, type TokenIssuer } from '../tokens/index.js';
+import { requirePeer, type Caller, type Decisions } from './decisions.js';
+
+/** What IssueToken returns. */
+export interface IssuedTokenReply {
+  readonly token: string;
+  readonly tokenId: string;
+  readonly expiresAtUnix: number;
+  readonly bound: boolean;
+  readonly requestId: string;
+}
+
+/** Most scopes one request may name (policy grants far fewer). */
+const MAX_SCOPES = 64;
+
+/** The token decisions. */
+export class TokenService {
+  readonly #decisions: Decisions;
+  readonly #policy: PolicyHolder;
+  readonly #issuer: () => TokenIssuer | null;
+  readonly #clock: Clock;
+
+  /** @param issuer the current token issuer, or null when the broker has no token-signing key configured */
+  constructor(options: { decisions: Decisions; policy: PolicyHolder; issuer: () => TokenIssuer | null; clock: Clock }) {
+    this.#decisions = options.decisions;
+    this.#policy = options.policy;
+    this.#issuer = options.issuer;
+    this.#clock = options.clock;
+  }
+
+  /** IssueToken: for the caller's identity, within its grant. */
+  issueToken(caller: Caller, request: { audience: string; scopes: readonly string[]; ttlSeconds: number; bindToCertificate: boolean }): Promise<IssuedTokenReply> {
+    return this.#decisions.decide(caller, 'IssueToken', request.audience.slice(0, 256), async (record) => {
+      const peer = requirePeer(caller);
+      const issuer = this.#issuer();
+      if (issuer === null) {
+        throw new BrokerError('conflict', { code: 'tokens.not_configured', publicMessage: 'this broker issues no tokens: its config has no tokens section (token-signing key)' });
+      }
+      if (request.scopes.length > MAX_SCOPES) {
+        throw new BrokerError('invalid', { code: 'policy.scope', publicMessage: `at most ${MAX_SCOPES} scopes per token` });
+      }
+      const identity = this.#policy.current.lookup(peer.spiffeId);
+      const grant = identity?.tokens ?? null;
+      checkTokenRequest(grant, request.audience, request.scopes);
+      if (grant === null) throw new BrokerError('denied', { code: 'policy.no_tokens', publicMessage: 'policy grants this identity no tokens' });
+      const ttlMs = clampTtl(request.ttlSeconds === 0 ? undefined : request.ttlSeconds * 1000, grant);
+      const bound = request.bindToCertificate || grant.requireBinding;
+      const scopes = [...new Set(request.scopes)];
+      const now = this.#clock.now();
+      const token = await issuer.issue({
+        subject: peer.spiffeId,
+        audience: request.audience,
+        scopes,
+        ttlMs,
+        now,
+        ...(bound ? { certificateSha256: Buffer.from(peer.certificateSha256, 'hex') } : {}),
+      });
+      record.details.tokenId = token.jti;
+      await this.#decisions.store.transaction(async (tx) => {
+        await this.#decisions.allowed(tx, caller, 'IssueToken', request.audience, {
+          tokenId: token.jti,
+          scopes: scopes.join(' '),
+          expiresAt: token.expiresAt.toISOString(),
+          bound,
+          kid: token.kid,
+          certificateSerial: peer.serial,
+        });
+      });
+      return { token: token.token, tokenId: token.jti, expiresAtUnix: Math.floor(token.expiresAt.getTime() / 1000), bound, requestId: caller.requestId };
+    });
+  }
+
+  /** GetJwks: the public keys that verify tokens. */
+  jwks(): { jwksJson: string; currentKid: string } {
+    const issuer = this.#issuer();
+    if (issuer === null) return { jwksJson: '{"keys":[]}', currentKid: '' };
+    return { jwksJson: jwksJson(jwksOf([issuer.jwk])), currentKid: issuer.kid };
+  }
+}
