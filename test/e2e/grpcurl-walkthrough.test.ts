@@ -76,6 +76,9 @@ describe('e2e: the README grpcurl walkthrough', function () {
     expect(result.stdout).to.contain('Creates a single-use join token'); // proto comments via reflection
     expect(result.stdout).to.contain('import.pem: OK');
     expect(result.stdout).to.contain('revoked_at_unix');
+    expect(result.stdout).to.match(/token_id: '[A-Za-z0-9_-]{22}'/).and.to.contain('bound: true');
+    expect(result.stdout).to.contain('"jwks_json"').and.to.contain('"targeted"');
+    expect(result.stdout, 'the token itself is kept in its file, not printed').to.not.contain((JSON.parse(readFileSync(join(work, 'token.json'), 'utf8')) as { token: string }).token);
     const serial = (JSON.parse(readFileSync(join(work, 'enrolled.json'), 'utf8')) as { serial: string }).serial;
     expect(result.stdout.toUpperCase()).to.contain(serial.toUpperCase().replace(/^0+/, ''));
     expect(readFileSync(join(work, 'join-token.json'), 'utf8')).to.match(/cbjt1-/);
@@ -101,6 +104,15 @@ describe('e2e: the README grpcurl walkthrough', function () {
     expect(openssl(['verify', '-x509_strict', '-purpose', 'sslclient', '-CAfile', join(e2e.dir, 'root.pem'), '-untrusted', join(work, 'js-chain.pem'), join(work, 'js.pem')]).output).to.contain('js.pem: OK');
     const listed = await unary<{ certificates: { serial: string }[] }>(ops.certificates, 'ListCertificates', { spiffeId: IMPORT, pageSize: 10 });
     expect(listed.certificates.map((c) => c.serial)).to.include(enrolled.serial);
+    const service = e2e.as({ keyPem: readFileSync(join(work, 'js.key'), 'utf8'), certificatePem: enrolled.certificatePem, chainPem: enrolled.chainPem, serial: enrolled.serial });
+    const token = await unary<{ tokenId: string; bound: boolean }>(service.tokens, 'IssueToken', { audience: 'storage.source', scopes: ['media.source.write'] });
+    expect(token.bound).to.equal(true);
+    const jwks = await unary<{ jwksJson: string; currentKid: string }>(e2e.anonymous().tokens, 'GetJwks', {});
+    expect(jwks.jwksJson).to.contain(jwks.currentKid);
+    const rotation = await unary<{ rotationId: string; targeted: number }>(ops.rotation, 'ForceRotate', { selector: IMPORT });
+    expect(rotation.targeted).to.be.at.least(1);
+    const progress = await unary<{ rotationId: string; pending: number }>(ops.rotation, 'GetRotation', { rotationId: rotation.rotationId });
+    expect(progress.pending).to.equal(rotation.targeted);
     await unary(ops.certificates, 'Revoke', { serial: enrolled.serial, reason: 'REVOCATION_REASON_KEY_COMPROMISE' });
     const crl = await unary<{ pem: string; der: Buffer }>(ops.certificates, 'GetCrl', {});
     writeFileSync(join(work, 'js.crl'), crl.pem);
