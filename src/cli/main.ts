@@ -4,11 +4,13 @@
  */
 import 'reflect-metadata';
 import { Command, CommanderError } from 'commander';
-import { BrokerError, silentLogger, systemClock, systemRandom, type Logger } from '../core/index.js';
+import { BrokerError, silentLogger, systemClock, systemRandom, systemScheduler, type Logger } from '../core/index.js';
+import { agentCommand } from './agent-command.js';
 import { refuseSecretsOnArgv } from './argv-guard.js';
 import { auditCommand } from './audit-command.js';
 import { ceremonyCommand } from './ceremony-command.js';
 import { bootstrapCommand, enrollCommand } from './enroll-command.js';
+import { joinTokenCommand } from './join-token-command.js';
 import { hsmCommand } from './hsm-command.js';
 import { createLogger } from './logger.js';
 import { serveCommand } from './serve-command.js';
@@ -36,6 +38,8 @@ export function buildProgram(output: Output, logger: Logger): Command {
   program.addCommand(ceremonyCommand(output, logger, systemClock, systemRandom));
   program.addCommand(serveCommand(output, () => createLogger(), systemClock, systemRandom));
   program.addCommand(enrollCommand(output));
+  program.addCommand(joinTokenCommand(output));
+  program.addCommand(agentCommand(output, () => createLogger(), systemClock, systemRandom, systemScheduler));
   program.addCommand(bootstrapCommand(output, systemClock, systemRandom));
   program.addCommand(auditCommand(output, systemClock));
   for (const command of program.commands) {

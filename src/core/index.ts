@@ -1,6 +1,7 @@
 /** Errors, time, randomness, secrets and durations: the base every module stands on. */
 export * from './errors.js';
 export * from './clock.js';
+export * from './scheduler.js';
 export * from './random.js';
 export * from './secret.js';
 export * from './duration.js';
