@@ -122,6 +122,39 @@ if [ ! -f "$state/operator/cert.pem" ]; then
   cb enroll --broker "127.0.0.1:$port" --trust-bundle "$state/root.pem" --join-token-file "$state/operator.token" --out "$state/operator"
 fi
 
+step "demo agent: spiffe://anonymizer.local/pipeline/detect keeps its certificate renewed"
+demo="$state/demo-agent"
+if [ -f "$state/agent.pid" ] && kill -0 "$(cat "$state/agent.pid")" 2>/dev/null; then
+  echo "stopping the demo agent started earlier (pid $(cat "$state/agent.pid"))"
+  kill "$(cat "$state/agent.pid")" && sleep 0.5
+fi
+mkdir -p "$demo" && chmod 700 "$demo"
+if [ ! -f "$demo/credentials/cert.pem" ]; then
+  # An operator makes the service's single-use join token; it goes to a 0600 file, never a terminal.
+  rm -f "$demo/join-token"
+  cb join-token --broker "127.0.0.1:$port" --server-name localhost --trust-bundle "$state/root.pem" \
+    --cert "$state/operator/cert.pem" --key "$state/operator/key.pem" \
+    --spiffe-id spiffe://anonymizer.local/pipeline/detect --out "$demo/join-token"
+fi
+cat >"$demo/agent.yaml" <<YAML
+# The demo agent (made by npm run quickstart): enrolls once with the join token (then deletes
+# it), writes key (0600), certificate, chain and trust bundle to ./credentials, renews at two
+# thirds of the lifetime and at once when a forced rotation asks (Rotation/Watch).
+broker: { address: 127.0.0.1:$port, serverName: localhost, trustBundle: $state/root.pem }
+joinToken: { file: ./join-token }
+ttl: 10m          # short on purpose: a renewal every 6 to 7 minutes shows in the log
+output: { dir: ./credentials }
+YAML
+nohup node "$root/bin/credbroker.js" agent --config "$demo/agent.yaml" >"$state/agent.log" 2>&1 &
+echo $! >"$state/agent.pid"
+for _ in $(seq 1 50); do
+  [ -s "$demo/credentials/cert.pem" ] && break
+  kill -0 "$(cat "$state/agent.pid")" 2>/dev/null || { echo "the demo agent stopped:" >&2; cat "$state/agent.log" >&2; exit 1; }
+  sleep 0.2
+done
+[ -s "$demo/credentials/cert.pem" ] || { echo "the demo agent wrote no certificate within 10 s:" >&2; cat "$state/agent.log" >&2; exit 1; }
+openssl x509 -in "$demo/credentials/cert.pem" -noout -ext subjectAltName -enddate
+
 step "summary"
 grpcurl_bin=$(command -v grpcurl || true)
 [ -z "$grpcurl_bin" ] && [ -x "$root/../shared/bin/grpcurl" ] && grpcurl_bin="$root/../shared/bin/grpcurl"
@@ -144,6 +177,8 @@ Try (grpcurl with the operator certificate):
   $g -d '{"page_size":5}' $a credbroker.v1.Certificates/ListCertificates
   $g -d '{"page_size":5}' $a credbroker.v1.Administration/QueryAudit
 The README's grpcurl walkthrough continues from here (enroll with an openssl CSR, revoke, CRL).
-Stop the broker: kill \$(cat $state/broker.pid)
-The demo agent arrives with issue 5.
+demo agent     : pid $(cat "$state/agent.pid"), log $state/agent.log, files in $demo/credentials (renews every ~6 min)
+  force its rotation and watch it renew within a second:
+  $g -d '{"selector":"spiffe://anonymizer.local/pipeline/detect"}' $a credbroker.v1.Rotation/ForceRotate
+Stop: kill \$(cat $state/agent.pid) \$(cat $state/broker.pid)
 TXT
