@@ -1,8 +1,9 @@
 /**
- * A client process of the issue benchmark (forked by issue-client-pool.ts): it keeps a pool of
- * fresh keys and CSRs made before any timing, connects to one target at a time (echo, broker
- * Renew, cfssl) and drives it with N calls in flight for a bounded time and count, then reports
- * latencies and its own CPU time. It exits when told to or when the parent goes away.
+ * A client process of the issue and tokens benchmarks (forked by issue-client-pool.ts): it keeps
+ * a pool of fresh keys and CSRs made before any timing, connects to one target at a time (echo,
+ * broker Renew or IssueToken, cfssl) and drives it with N calls in flight for a bounded time and
+ * count, then reports latencies and its own CPU time. It exits when told to or when the parent
+ * goes away.
  */
 import 'reflect-metadata';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
@@ -108,6 +109,29 @@ function connectRenew(target: Extract<Target, { kind: 'renew' }>): Connection {
   };
 }
 
+function connectIssueToken(target: Extract<Target, { kind: 'issue-token' }>): Connection {
+  const clients = connectBroker({
+    address: target.address,
+    trustBundlePem: target.rootPem,
+    serverName: target.serverName,
+    clientKeyPem: target.keyPem,
+    clientCertificateChainPem: target.certificateChainPem,
+  });
+  const request = { audience: target.audience, scopes: [...target.scopes], ttlSeconds: target.ttlSeconds, bindToCertificate: target.bindToCertificate };
+  return {
+    usesCsr: false,
+    call: async () => {
+      const reply = await unary<{ token: string; bound: boolean }>(clients.tokens, 'IssueToken', request, CALL_DEADLINE_MS);
+      // A compact JWS has three parts; a bound token was asked for, so an unbound one is a failure.
+      if (reply.token.split('.').length !== 3) throw new Error('IssueToken: the reply carries no compact JWS');
+      if (target.bindToCertificate && !reply.bound) throw new Error('IssueToken: asked for a bound token, got an unbound one');
+    },
+    close: () => {
+      clients.close();
+    },
+  };
+}
+
 function connectCfssl(target: Extract<Target, { kind: 'cfssl' }>): Connection {
   const url = new URL('/api/v1/cfssl/sign', target.url);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1024 });
@@ -153,7 +177,20 @@ function connectCfssl(target: Extract<Target, { kind: 'cfssl' }>): Connection {
 
 async function connect(target: Target): Promise<Reply> {
   connection?.close();
-  connection = target.kind === 'echo' ? connectEcho(target) : target.kind === 'renew' ? connectRenew(target) : connectCfssl(target);
+  switch (target.kind) {
+    case 'echo':
+      connection = connectEcho(target);
+      break;
+    case 'renew':
+      connection = connectRenew(target);
+      break;
+    case 'issue-token':
+      connection = connectIssueToken(target);
+      break;
+    case 'cfssl':
+      connection = connectCfssl(target);
+      break;
+  }
   const csr = connection.usesCsr ? takeCsr() : undefined;
   if (connection.usesCsr && csr === undefined) return { type: 'failed', message: 'no CSR in the pool to test the connection with' };
   await connection.call(csr);

@@ -1,7 +1,8 @@
 /**
- * What the issue benchmark (issue.ts) and its client processes (issue-client.ts) say to each
- * other over the fork IPC channel (`serialization: 'advanced'`, so typed arrays cross as such),
- * and the echo RPC that both sides of the transport measurement use.
+ * What the issue and tokens benchmarks (issue.ts, tokens.ts) and their client processes
+ * (issue-client.ts) say to each other over the fork IPC channel (`serialization: 'advanced'`,
+ * so typed arrays cross as such), and the echo RPC that both sides of the transport
+ * measurement use.
  */
 import type * as grpc from '@grpc/grpc-js';
 
@@ -26,6 +27,24 @@ export type Target =
       readonly rootPem: string;
       readonly keyPem: string;
       readonly certificateChainPem: string;
+    }
+  /**
+   * `Tokens/IssueToken` on a real broker, as an enrolled service (tokens benchmark, tokens.ts):
+   * one token per call, no CSR; the reply must carry a token, bound if `bindToCertificate`.
+   */
+  | {
+      readonly kind: 'issue-token';
+      readonly address: string;
+      readonly serverName: string;
+      readonly rootPem: string;
+      readonly keyPem: string;
+      readonly certificateChainPem: string;
+      /** The one audience asked for, e.g. `storage.source`. */
+      readonly audience: string;
+      readonly scopes: readonly string[];
+      /** Requested lifetime, s; 0 = the identity's default. */
+      readonly ttlSeconds: number;
+      readonly bindToCertificate: boolean;
     }
   /** (c) `cfssl serve`'s sign endpoint (HTTP/1.1 JSON), the same kind of CSRs. */
   | {

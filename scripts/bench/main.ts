@@ -7,6 +7,9 @@ import 'reflect-metadata';
 const benches: Record<string, () => Promise<{ run(args: string[]): Promise<void> }>> = {
   hsm: () => import('./hsm.js'),
   issue: () => import('./issue.js'),
+  tokens: () => import('./tokens.js'),
+  'tokens-verify': () => import('./tokens-verify.js'),
+  rotation: () => import('./rotation.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);

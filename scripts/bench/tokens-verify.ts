@@ -3,7 +3,7 @@
  * `jwtVerify` with `createLocalJWKSet` (the baseline) on the same ~1000 ES256 tokens, one core,
  * sequential (await per token, as a request handler does).
  *
- *   npm run bench -- tokens [--seconds 2]
+ *   npm run bench -- tokens-verify [--seconds 2]   (also part (c) of `npm run bench -- tokens`)
  */
 import { performance } from 'node:perf_hooks';
 import { createLocalJWKSet, jwtVerify } from 'jose';
