@@ -37,6 +37,10 @@ export const serverConfigSchema = z.strictObject({
   certificateTtl: duration.default('12h').refine((value) => parseDurationMs(value) <= 86_400_000, { error: 'at most 24h' }),
   /** How long SIGTERM waits for running calls before closing. Default 10s. */
   drainTimeout: duration.default('10s'),
+  /** Known-answer self-test of every online key this often (health NOT_SERVING on failure). Default 30s. */
+  healthCheckInterval: duration.default('30s'),
+  /** Health is NOT_SERVING when the intermediate has less than this left. Default 24h (the longest leaf). */
+  intermediateExpiryMargin: duration.default('24h'),
   /** Enroll attempts per source address: a burst, then so many per minute (RESOURCE_EXHAUSTED beyond). */
   enrollRateLimit: z
     .strictObject({ burst: z.int().min(1).max(10_000).default(20), perMinute: z.int().min(1).max(100_000).default(30) })

@@ -8,5 +8,6 @@ export * from './duration.js';
 export * from './signer.js';
 export * from './software-signer.js';
 export * from './logger.js';
+export * from './redact.js';
 export * from './revocation-reason.js';
 export * from './ip-address.js';

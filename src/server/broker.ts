@@ -17,6 +17,7 @@ import { BrokerService, type IssuingCa } from './broker-service.js';
 import { BrokerServer } from './grpc-server.js';
 import { TokenIssuer } from '../tokens/index.js';
 import { Decisions } from './decisions.js';
+import { HealthMonitor } from './health-monitor.js';
 import { PeerVerifier } from './peer-verifier.js';
 import { RotationService } from './rotation-service.js';
 import { TokenService } from './token-service.js';
@@ -43,6 +44,8 @@ export interface RunningBroker {
   readonly store: Store;
   readonly policy: PolicyHolder;
   readonly checkpointer: AuditCheckpointer;
+  /** The health checks (HSM self-test, intermediate expiry) behind grpc.health.v1. */
+  readonly health: HealthMonitor;
   readonly token: HsmToken;
   readonly trustDomain: string;
   /** Re-reads the policy (SIGHUP); a bad file keeps the old policy. */
@@ -90,10 +93,11 @@ export async function startBroker(config: BrokerConfig, dependencies: BrokerDepe
     }
     const auditSigner = await HsmSigner.create(token, auditConfig.key);
     const tokensConfig = config.tokens;
+    const tokenSigner = tokensConfig === undefined ? null : await HsmSigner.create(token, tokensConfig.key);
     const tokenIssuer =
-      tokensConfig === undefined
+      tokensConfig === undefined || tokenSigner === null
         ? null
-        : await TokenIssuer.create({ signer: await HsmSigner.create(token, tokensConfig.key), issuer: tokensConfig.issuer ?? `spiffe://${policy.current.trustDomain}/credbroker`, random });
+        : await TokenIssuer.create({ signer: tokenSigner, issuer: tokensConfig.issuer ?? `spiffe://${policy.current.trustDomain}/credbroker`, random });
     const ca: IssuingCa = { roots, intermediate, signer, trustDomain: policy.current.trustDomain };
 
     const store = await SqliteStore.open(path(storeConfig.path), { clock });
@@ -139,6 +143,27 @@ export async function startBroker(config: BrokerConfig, dependencies: BrokerDepe
     stack.push(() => {
       renewer.stop();
     });
+    const health = new HealthMonitor({
+      token,
+      signers: [
+        { label: caConfig.intermediateKey, signer },
+        { label: auditConfig.key, signer: auditSigner },
+        ...(tokensConfig === undefined || tokenSigner === null ? [] : [{ label: tokensConfig.key, signer: tokenSigner }]),
+      ],
+      intermediateNotAfter: () => ca.intermediate.notAfter,
+      clock,
+      random,
+      logger,
+      setServing: (serving) => {
+        grpcServer.setServing(serving);
+      },
+      intervalMs: parseDurationMs(server.healthCheckInterval),
+      expiryMarginMs: parseDurationMs(server.intermediateExpiryMargin),
+    });
+    await health.start();
+    stack.push(() => {
+      health.stop();
+    });
     checkpointer.start();
     stack.push(async () => {
       checkpointer.stop();
@@ -157,6 +182,7 @@ export async function startBroker(config: BrokerConfig, dependencies: BrokerDepe
       store,
       policy,
       checkpointer,
+      health,
       token,
       trustDomain: ca.trustDomain,
       reloadPolicy: () => policy.reload(),

@@ -14,6 +14,8 @@ export interface Caller {
   readonly requestId: string;
   /** The verified client certificate's identity; null on enrollment calls without one. */
   readonly peer: PeerIdentity | null;
+  /** When the transport received the call (broker clock): allowed decisions record their latency. */
+  readonly receivedAt?: Date;
 }
 
 /** Details recorded with a decision; a decision fills them as it learns (e.g. the serial). */
@@ -52,9 +54,15 @@ export class Decisions {
     }
   }
 
-  /** Appends the "allowed" entry of a decision inside its transaction. */
+  /**
+   * Appends the "allowed" entry of a decision inside its transaction, with `latencyMs` (receipt
+   * of the call until this entry, broker clock) when the transport said when the call arrived:
+   * the retrieval latency reports read it back.
+   */
   async allowed(tx: StoreTransaction, caller: Caller, action: string, subject: string, details: AuditEntryInput['details']): Promise<void> {
-    await this.#audit.append(tx, this.entry(caller, action, 'allowed', subject, '', details));
+    const entry = this.entry(caller, action, 'allowed', subject, '', details);
+    const latency = caller.receivedAt === undefined ? null : Math.max(0, entry.time.getTime() - caller.receivedAt.getTime());
+    await this.#audit.append(tx, latency === null ? entry : { ...entry, details: { ...details, latencyMs: latency } });
   }
 
   /** Appends any entry inside a transaction (the audit module chains it). */

@@ -25,6 +25,9 @@ import type { PeerVerifier } from './peer-verifier.js';
 import type { RotationService } from './rotation-service.js';
 import type { TokenService } from './token-service.js';
 
+/** The names grpc.health.v1 answers for: the whole server ('') and each service. */
+const HEALTH_SERVICES: readonly string[] = Object.freeze(['', 'credbroker.v1.Enrollment', 'credbroker.v1.Certificates', 'credbroker.v1.Administration', 'credbroker.v1.Tokens', 'credbroker.v1.Rotation']);
+
 /** Largest request or reply, in bytes (a CSR is at most 16 KiB; listings are paginated). */
 export const MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
 
@@ -124,6 +127,7 @@ export class BrokerServer {
     const wrap = (name: string, handler: UnaryHandler, needsPeer: boolean): grpc.handleUnaryCall<Record<string, unknown>, unknown> => {
       return (call, callback) => {
         const requestId = randomUUID();
+        const receivedAt = clock.now();
         const metadata = new grpc.Metadata();
         metadata.set(REQUEST_ID_HEADER, requestId);
         call.sendMetadata(metadata);
@@ -141,7 +145,7 @@ export class BrokerServer {
               throw error;
             }
           }
-          return handler({ requestId, peer }, call.request, sourceAddress(call.getPeer()));
+          return handler({ requestId, peer, receivedAt }, call.request, sourceAddress(call.getPeer()));
         };
         run().then(
           (reply) => {
@@ -285,14 +289,7 @@ export class BrokerServer {
       ForceRotate: wrap('ForceRotate', async (caller, r) => rotationReply(await rotation.forceRotate(caller, { selector: text(r.selector), all: r.all === true, reason: reasonOf(text(r.reason)) })), true),
       GetRotation: wrap('GetRotation', async (caller, r) => rotationReply(await rotation.getRotation(caller, { rotationId: text(r.rotationId) })), true),
     });
-    const health = new HealthImplementation({
-      '': 'SERVING',
-      'credbroker.v1.Enrollment': 'SERVING',
-      'credbroker.v1.Certificates': 'SERVING',
-      'credbroker.v1.Administration': 'SERVING',
-      'credbroker.v1.Tokens': 'SERVING',
-      'credbroker.v1.Rotation': 'SERVING',
-    });
+    const health = new HealthImplementation(Object.fromEntries(HEALTH_SERVICES.map((name) => [name, 'SERVING' as const])));
     health.addToServer(server);
     new ReflectionService(withProtoComments(definition, [...PROTO_FILES, healthProtoPath], [PROTO_DIR])).addToServer(server);
 
@@ -310,6 +307,12 @@ export class BrokerServer {
     });
   }
 
+  /** Sets every health status (the overall one and each service's) to SERVING or NOT_SERVING. */
+  setServing(serving: boolean): void {
+    const status = serving ? 'SERVING' : 'NOT_SERVING';
+    for (const service of HEALTH_SERVICES) this.health.setStatus(service, status);
+  }
+
   /** Replaces the server certificate (renewal); new connections use it at once. */
   updateIdentity(identity: ServerIdentity): void {
     this.#provider.update(identity);
@@ -317,7 +320,7 @@ export class BrokerServer {
 
   /** Stops accepting calls, lets running ones finish for up to `graceMs`, then forces. */
   async stop(graceMs = 10_000): Promise<void> {
-    this.health.setStatus('', 'NOT_SERVING');
+    this.setServing(false);
     // Watch streams never end by themselves: end them so the drain waits only for unary calls.
     this.#beforeStop();
     await new Promise<void>((resolve) => {

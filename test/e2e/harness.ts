@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
-import { Secret, systemRandom, type Clock } from '../../src/core/index.js';
+import { Secret, systemRandom, type Clock, type Logger } from '../../src/core/index.js';
 import { brokerConfigSchema, loadConfigFile } from '../../src/config/index.js';
 import { runCeremony } from '../../src/ceremony/index.js';
 import { connectBroker, newKeyAndCsr, unary, type BrokerClients } from '../../src/agent/index.js';
@@ -82,7 +82,7 @@ export interface E2eBroker {
 }
 
 /** Starts a broker on a fresh CA (new tokens and keys on the run's SoftHSM). */
-export async function startE2eBroker(options: { enrollBurst?: number } = {}): Promise<E2eBroker> {
+export async function startE2eBroker(options: { enrollBurst?: number; logger?: Logger } = {}): Promise<E2eBroker> {
   softHsmDir();
   const dir = mkdtempSync(join(tmpdir(), 'credbroker-e2e-'));
   const suffix = randomBytes(3).toString('hex');
@@ -131,7 +131,7 @@ tokens: { key: token-signing }
   const config = loadConfigFile(configPath, brokerConfigSchema);
   const clock = new ShiftedClock();
   const pin = Secret.from(readFileSync(join(dir, 'online.pin'), 'utf8').trim());
-  const broker = await startBroker(config, { clock, random: systemRandom, pin, configPath });
+  const broker = await startBroker(config, { clock, random: systemRandom, pin, configPath, ...(options.logger === undefined ? {} : { logger: options.logger }) });
   const address = `127.0.0.1:${broker.port}`;
   const rootPem = readFileSync(join(dir, 'root.pem'), 'utf8');
   const opened: BrokerClients[] = [];
