@@ -14,6 +14,7 @@ root=$(pwd)
 state="$root/.credbroker/dev"
 token_label="credbroker-dev-online"
 port="${CREDBROKER_PORT:-8443}"
+metrics_port="${CREDBROKER_METRICS_PORT:-9464}"
 operator_id="spiffe://anonymizer.local/ops/dev-operator"
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -94,6 +95,7 @@ store: { path: ./broker.db }
 policy: $root/pki/policy.yaml
 audit: { key: dev-audit-2026 }
 tokens: { key: dev-token-signing-2026 }
+metrics: { listen: 127.0.0.1:$metrics_port }
 YAML
 
 step "self-test: known-answer sign and verify with every key"
@@ -168,6 +170,7 @@ certificates   : $state/root.pem, $state/intermediate.pem, CRL $state/root.crl
 transcript     : $state/transcript.jsonl (credbroker ceremony verify ... --root-cert root.pem)
 broker         : 127.0.0.1:$port, pid $(cat "$state/broker.pid"), log $state/broker.log, config $state/broker.yaml
 operator       : $operator_id (key and certificate in $state/operator/, key 0600)
+metrics        : curl -s 127.0.0.1:$metrics_port/metrics | grep credbroker_
 audit          : node bin/credbroker.js audit verify --db $state/broker.db --audit-key $state/audit-key.pem
 
 Try (grpcurl with the operator certificate):

@@ -4,7 +4,7 @@
  */
 import { Command } from 'commander';
 import { type Clock, type Logger, type RandomSource } from '../core/index.js';
-import { brokerConfigSchema, loadConfigFile, readSecret } from '../config/index.js';
+import { DEFAULT_METRICS_LISTEN, brokerConfigSchema, loadConfigFile, parseListenAddress, readSecret } from '../config/index.js';
 import { startBroker } from '../server/index.js';
 import type { Output } from './output.js';
 
@@ -19,6 +19,10 @@ export function serveCommand(output: Output, makeLogger: () => Logger, clock: Cl
       const pin = await readSecret(config.hsm.pin, { label: 'HSM user PIN' });
       const broker = await startBroker(config, { clock, random, logger, pin, configPath: flags.config });
       output.line(`credbroker: listening on ${config.server?.listen.replace(/:\d+$/, '') ?? '127.0.0.1'}:${broker.port} (trust domain ${broker.trustDomain})`);
+      if (broker.metricsPort !== null) {
+        const host = parseListenAddress(config.metrics?.listen ?? DEFAULT_METRICS_LISTEN)?.host ?? '127.0.0.1';
+        output.line(`credbroker: metrics on http://${host.includes(':') ? `[${host}]` : host}:${broker.metricsPort}/metrics`);
+      }
       await new Promise<void>((resolve) => {
         const stop = (signal: string): void => {
           logger.info({ signal }, 'stopping: draining running calls');

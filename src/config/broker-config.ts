@@ -10,6 +10,7 @@ import { parseDurationMs } from '../core/index.js';
 import type { DeepReadonly } from './deep-freeze.js';
 import { durationSchema } from './duration-schema.js';
 import { hsmConfigSchema } from './hsm-config.js';
+import { metricsConfigSchema } from './metrics-config.js';
 
 const duration = durationSchema;
 
@@ -84,6 +85,8 @@ export const brokerConfigSchema = z
     audit: auditConfigSchema.optional(),
     /** Absent: IssueToken answers FAILED_PRECONDITION (tokens not configured). */
     tokens: tokensConfigSchema.optional(),
+    /** Prometheus `/metrics` listener (src/config/metrics-config.ts). Absent: enabled on 127.0.0.1:9464. */
+    metrics: metricsConfigSchema.optional(),
   })
   .describe('credbroker broker configuration');
 

@@ -36,3 +36,11 @@ export {
 } from './hsm-config.js';
 export { auditConfigSchema, brokerConfigSchema, caConfigSchema, serverConfigSchema, storeConfigSchema, type BrokerConfig } from './broker-config.js';
 export { durationSchema } from './duration-schema.js';
+export {
+  metricsConfigSchema,
+  parseListenAddress,
+  isLoopbackHost,
+  DEFAULT_METRICS_LISTEN,
+  type ListenAddress,
+  type MetricsConfig,
+} from './metrics-config.js';

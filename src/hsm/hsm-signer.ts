@@ -8,6 +8,7 @@
  * ~50 µs of verification is always worth it.
  */
 import type { KeyObject } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import {
   ALGORITHM_OF_KEY_TYPE,
   BrokerError,
@@ -69,12 +70,14 @@ export class HsmSigner implements Signer {
    */
   async sign(data: Uint8Array): Promise<Uint8Array> {
     const token = this.#token;
+    const started = performance.now();
     for (let attempt = 1; ; attempt++) {
       let signature = await token.signRaw(this.keyLabel, this.keyType, data);
       const corrupt = token.testHooks.afterSign;
       if (corrupt !== undefined) signature = corrupt(signature, this.keyLabel);
       if (!token.verifyAfterSign || (await verifySignatureAsync(this.algorithm, this.publicKey, data, signature))) {
         token.stats.signatures++;
+        token.signObserver?.signed(this.keyLabel, (performance.now() - started) / 1000);
         return signature;
       }
       token.stats.invalidSignatures++;

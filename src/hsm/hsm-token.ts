@@ -60,6 +60,19 @@ export interface HsmTestHooks {
   readonly afterSign?: (signature: Buffer, keyLabel: string) => Buffer;
 }
 
+/**
+ * Told of every signature an {@link HsmSigner} returns, for metrics. Kept here so that src/hsm
+ * knows nothing of who listens (the server feeds a Prometheus histogram). It runs on the
+ * signing path: it must be cheap (no I/O) and must not throw.
+ */
+export interface HsmSignObserver {
+  /**
+   * A verified signature with the key `keyLabel` (never the PIN or the data) took `seconds`:
+   * from the call until it was verified, queueing for a session and a retry included.
+   */
+  signed(keyLabel: string, seconds: number): void;
+}
+
 /** Options of {@link HsmToken.open}. */
 export interface HsmTokenOptions {
   /** Path of the PKCS#11 module; absent = search the usual SoftHSM 2 locations. */
@@ -83,6 +96,8 @@ export interface HsmTokenOptions {
   readonly maxReconnectDelayMs?: number;
   readonly setTimer?: SetTimer;
   readonly testHooks?: HsmTestHooks;
+  /** Told of every signature's latency (metrics); default none. */
+  readonly signObserver?: HsmSignObserver | undefined;
 }
 
 /** What is known of a key on the token (never its private value). */
@@ -133,6 +148,8 @@ export class HsmToken extends EventEmitter {
   readonly stats: HsmStats = { signatures: 0, invalidSignatures: 0, retries: 0, failedSignatures: 0, sessionLosses: 0, reconnects: 0 };
   readonly verifyAfterSign: boolean;
   readonly testHooks: HsmTestHooks;
+  /** Told of every signature's latency by the signers of this token; null when nobody listens. */
+  readonly signObserver: HsmSignObserver | null;
   readonly #library: Pkcs11Library;
   readonly #pin: Secret;
   readonly #sessionCount: number;
@@ -172,6 +189,7 @@ export class HsmToken extends EventEmitter {
     this.#maxReconnectDelayMs = options.maxReconnectDelayMs ?? 10_000;
     this.#nextDelayMs = this.#reconnectDelayMs;
     this.testHooks = options.testHooks ?? {};
+    this.signObserver = options.signObserver ?? null;
     const threads = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
     if (this.#signMode !== 'sync' && sessions.length > threads) {
       this.#logger.warn(

@@ -39,6 +39,14 @@ export interface IssuedCertificate {
   readonly requestId: string;
 }
 
+/** What a Renew's bookkeeping inside its transaction did, acted on after the commit. */
+export interface RenewalEffects {
+  /** Serials it revoked: reported to `onRevoked`. */
+  readonly revoked: readonly string[];
+  /** Runs after the commit only (e.g. metrics of the rotation targets the renewal completed). */
+  readonly afterCommit?: () => void;
+}
+
 /** Dependencies of {@link BrokerService}. */
 export interface BrokerServiceOptions {
   readonly store: Store;
@@ -56,9 +64,11 @@ export interface BrokerServiceOptions {
   readonly decisions?: Decisions;
   /**
    * Called inside each Renew's transaction after the new certificate is recorded (forced
-   * rotation bookkeeping); returns serials it revoked, reported to `onRevoked` after the commit.
+   * rotation bookkeeping); its effects are acted on after the commit.
    */
-  readonly onRenewed?: (tx: StoreTransaction, caller: Caller, oldSerial: string, renewed: CertificateRecord) => Promise<readonly string[]>;
+  readonly onRenewed?: (tx: StoreTransaction, caller: Caller, oldSerial: string, renewed: CertificateRecord) => Promise<RenewalEffects>;
+  /** Called after the commit of every certificate Enroll, Renew or Issue recorded (metrics); must not throw. */
+  readonly onIssued?: (certificate: CertificateRecord) => void;
 }
 
 /** Page size bounds for listings. */
@@ -75,6 +85,7 @@ export class BrokerService {
   readonly #random: RandomSource;
   readonly #onRevoked: (serial: string) => void;
   readonly #onRenewed: NonNullable<BrokerServiceOptions['onRenewed']>;
+  readonly #onIssued: (certificate: CertificateRecord) => void;
   readonly #crlValidityMs: number;
   #crl: { der: Uint8Array; pem: string; number: bigint; thisUpdate: Date; nextUpdate: Date } | null = null;
 
@@ -85,7 +96,8 @@ export class BrokerService {
     this.#clock = options.clock;
     this.#random = options.random;
     this.#onRevoked = options.onRevoked ?? (() => undefined);
-    this.#onRenewed = options.onRenewed ?? (() => Promise.resolve([]));
+    this.#onRenewed = options.onRenewed ?? (() => Promise.resolve({ revoked: [] }));
+    this.#onIssued = options.onIssued ?? (() => undefined);
     this.#crlValidityMs = options.crlValidityMs ?? 86_400_000;
   }
 
@@ -125,6 +137,7 @@ export class BrokerService {
         await tx.insertCertificate(issued.record);
         await this.#decisions.allowed(tx, caller, 'Enroll', token.spiffeId, { serial: issued.record.serial, tokenId: token.id, notAfter: issued.record.notAfter.toISOString() });
       });
+      this.#onIssued(issued.record);
       return this.#reply(caller, issued.certificate, issued.record);
     });
   }
@@ -143,15 +156,17 @@ export class BrokerService {
       }
       const issued = await this.#issue(identity, peer.spiffeId, csr, request.ttlSeconds, now, peer.serial);
       record.details.serial = issued.record.serial;
-      const revoked = await this.#decisions.store.transaction(async (tx) => {
+      const effects = await this.#decisions.store.transaction(async (tx) => {
         const current = await tx.getCertificate(peer.serial);
         if (current?.revokedAt != null) throw unauthenticated('peer.revoked', `the client certificate (serial ${peer.serial}) is revoked; recovery needs a new join token`);
         await tx.insertCertificate(issued.record);
         await this.#decisions.allowed(tx, caller, 'Renew', peer.spiffeId, { serial: issued.record.serial, renewedFrom: peer.serial, notAfter: issued.record.notAfter.toISOString() });
         return this.#onRenewed(tx, caller, peer.serial, issued.record);
       });
-      for (const serial of revoked) this.#onRevoked(serial);
-      if (revoked.length > 0) this.#crl = null;
+      for (const serial of effects.revoked) this.#onRevoked(serial);
+      if (effects.revoked.length > 0) this.#crl = null;
+      this.#onIssued(issued.record);
+      effects.afterCommit?.();
       return this.#reply(caller, issued.certificate, issued.record);
     });
   }
@@ -169,6 +184,7 @@ export class BrokerService {
         await tx.insertCertificate(issued.record);
         await this.#decisions.allowed(tx, caller, 'Issue', spiffeId, { serial: issued.record.serial, notAfter: issued.record.notAfter.toISOString() });
       });
+      this.#onIssued(issued.record);
       return this.#reply(caller, issued.certificate, issued.record);
     });
   }

@@ -1,23 +1,26 @@
 /**
  * `credbroker serve` assembled: HSM token and signers, CA certificates, store, policy, audit
  * log and checkpoints, peer verification with a revocation cache, the server identity and its
- * renewal, and the gRPC server. The CLI calls {@link startBroker} with the system clock and
- * randomness; the e2e tests call it in process with their own.
+ * renewal, the gRPC server and the Prometheus metrics listener. The CLI calls
+ * {@link startBroker} with the system clock and randomness; the e2e tests call it in process
+ * with their own.
  */
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import * as x509 from '@peculiar/x509';
 import { BrokerError, parseDurationMs, silentLogger, type Clock, type Logger, type RandomSource, type Secret } from '../core/index.js';
-import { serverConfigSchema, type BrokerConfig } from '../config/index.js';
+import { metricsConfigSchema, serverConfigSchema, type BrokerConfig } from '../config/index.js';
 import { HsmSigner, HsmToken, hsmTokenOptions } from '../hsm/index.js';
 import { PolicyHolder } from '../policy/index.js';
 import { AuditCheckpointer, AuditLog } from '../audit/index.js';
 import { SqliteStore, type Store } from '../store/index.js';
+import { BrokerMetrics } from './broker-metrics.js';
 import { BrokerService, type IssuingCa } from './broker-service.js';
 import { BrokerServer } from './grpc-server.js';
 import { TokenIssuer } from '../tokens/index.js';
 import { Decisions } from './decisions.js';
 import { HealthMonitor } from './health-monitor.js';
+import { MetricsListener } from './metrics-listener.js';
 import { PeerVerifier } from './peer-verifier.js';
 import { RotationService } from './rotation-service.js';
 import { TokenService } from './token-service.js';
@@ -48,6 +51,10 @@ export interface RunningBroker {
   readonly health: HealthMonitor;
   readonly token: HsmToken;
   readonly trustDomain: string;
+  /** The broker's metrics (its own registry, also when the listener is disabled). */
+  readonly metrics: BrokerMetrics;
+  /** Port of the `/metrics` listener; null when `metrics.enabled` is false. */
+  readonly metricsPort: number | null;
   /** Re-reads the policy (SIGHUP); a bad file keeps the old policy. */
   reloadPolicy(): ReturnType<PolicyHolder['reload']>;
   /** Drains running calls (up to the configured timeout), signs a last checkpoint, closes everything. */
@@ -66,6 +73,7 @@ export async function startBroker(config: BrokerConfig, dependencies: BrokerDepe
   const { ca: caConfig, audit: auditConfig, policy: policyPath } = config;
   const server = config.server ?? serverConfigSchema.parse({});
   const storeConfig = config.store ?? { kind: 'sqlite' as const, path: './credbroker.db' };
+  const metricsConfig = config.metrics ?? metricsConfigSchema.parse({});
   const missing = [caConfig === undefined ? 'ca' : '', auditConfig === undefined ? 'audit' : '', policyPath === undefined ? 'policy' : ''].filter((m) => m !== '');
   if (caConfig === undefined || auditConfig === undefined || policyPath === undefined) {
     throw new BrokerError('invalid', { code: 'config.serve_sections', publicMessage: `credbroker serve needs the config sections: ${missing.join(', ')} (see the README's configuration reference)` });
@@ -81,7 +89,8 @@ export async function startBroker(config: BrokerConfig, dependencies: BrokerDepe
     });
   }
 
-  const token = await HsmToken.open({ ...hsmTokenOptions(config.hsm, pin), random, logger });
+  const metrics = new BrokerMetrics({ clock, logger });
+  const token = await HsmToken.open({ ...hsmTokenOptions(config.hsm, pin), random, logger, signObserver: metrics });
   const stack: (() => Promise<void> | void)[] = [() => token.close()];
   const unwind = async (): Promise<void> => {
     for (const close of stack.reverse()) await close();
@@ -117,7 +126,7 @@ export async function startBroker(config: BrokerConfig, dependencies: BrokerDepe
       rotation.hub.endSerial(serial);
       service?.forgetCrl();
     };
-    const rotation = new RotationService({ decisions, clock, random, trustDomain: () => ca.trustDomain, onRevoked });
+    const rotation = new RotationService({ decisions, clock, random, trustDomain: () => ca.trustDomain, onRevoked, observer: metrics });
     service = new BrokerService({
       store,
       audit: auditLog,
@@ -129,12 +138,27 @@ export async function startBroker(config: BrokerConfig, dependencies: BrokerDepe
       decisions,
       onRevoked,
       onRenewed: (tx, caller, oldSerial, renewed) => rotation.onRenewed(tx, caller, oldSerial, renewed),
+      onIssued: (certificate) => {
+        metrics.certificateIssued(certificate);
+      },
     });
-    const tokens = new TokenService({ decisions, policy, issuer: () => tokenIssuer, clock });
+    const tokens = new TokenService({
+      decisions,
+      policy,
+      issuer: () => tokenIssuer,
+      clock,
+      onIssued: (issued) => {
+        metrics.tokenIssued(issued);
+      },
+    });
+    metrics.attach({ store, hub: rotation.hub, token, ca: () => ca });
+    // Bound before the gRPC port, so that a metrics address in use stops the start before any call is served.
+    const metricsListener = metricsConfig.enabled ? await MetricsListener.start({ listen: metricsConfig.listen, source: metrics.registry, logger }) : null;
+    if (metricsListener !== null) stack.push(() => metricsListener.close());
 
     const spec = { dnsNames: server.dnsNames, ipAddresses: server.ipAddresses, ttlMs: parseDurationMs(server.certificateTtl) };
     const initial = await issueServerIdentity(ca, spec, clock.now(), random);
-    const grpcServer = await BrokerServer.start({ service, tokens, rotation, peers, identity: initial.identity, clock, listen: server.listen, enrollRateLimit: server.enrollRateLimit, logger });
+    const grpcServer = await BrokerServer.start({ service, tokens, rotation, peers, identity: initial.identity, clock, listen: server.listen, enrollRateLimit: server.enrollRateLimit, logger, observer: metrics });
     stack.push(() => grpcServer.stop(parseDurationMs(server.drainTimeout)));
     const renewer = new ServerIdentityRenewer(initial, (now) => issueServerIdentity(ca, spec, now, random), (next) => {
       grpcServer.updateIdentity(next.identity);
@@ -185,6 +209,8 @@ export async function startBroker(config: BrokerConfig, dependencies: BrokerDepe
       health,
       token,
       trustDomain: ca.trustDomain,
+      metrics,
+      metricsPort: metricsListener?.port ?? null,
       reloadPolicy: () => policy.reload(),
       stop: unwind,
     };

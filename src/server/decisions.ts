@@ -70,9 +70,15 @@ export class Decisions {
     await this.#audit.append(tx, input);
   }
 
-  /** An audit entry of `caller` now. */
+  /**
+   * An audit entry of `caller` now. Caller-supplied text (a subject or detail) longer than
+   * {@link MAX_AUDITED_TEXT} is cut, saying how much was left out: a refusal of an absurd input is
+   * audited like any other, and the audit log never grows by what a caller chooses to send.
+   */
   entry(caller: Caller, action: string, outcome: AuditEntryInput['outcome'], subject: string, reason: string, details: AuditEntryInput['details']): AuditEntryInput {
-    return { time: this.#clock.now(), requestId: caller.requestId, actor: caller.peer?.spiffeId ?? 'anonymous', action, outcome, subject, reason, details };
+    const clipped: Record<string, AuditEntryInput['details'][string]> = {};
+    for (const [key, value] of Object.entries(details)) clipped[key] = typeof value === 'string' ? clip(value) : Array.isArray(value) ? value.map(clip) : value;
+    return { time: this.#clock.now(), requestId: caller.requestId, actor: caller.peer?.spiffeId ?? 'anonymous', action, outcome, subject: clip(subject), reason: clip(reason), details: clipped };
   }
 
   /** Audits a refused decision (denied for BrokerErrors of the caller's making, failed otherwise). */
@@ -102,6 +108,17 @@ export class Decisions {
     }
     return peer;
   }
+}
+
+/** Longest caller-supplied text an audit entry keeps, in characters. */
+export const MAX_AUDITED_TEXT = 512;
+
+/** `text`, cut to {@link MAX_AUDITED_TEXT} characters with a note of the rest. */
+function clip(text: string): string {
+  if (text.length <= MAX_AUDITED_TEXT) return text;
+  // Never split a surrogate pair: the store refuses lone surrogates.
+  const head = Array.from(text.slice(0, MAX_AUDITED_TEXT + 1)).join('').slice(0, MAX_AUDITED_TEXT).replace(/[\uD800-\uDBFF]$/, '');
+  return `${head}…(${text.length - head.length} more characters)`;
 }
 
 /** The caller's verified identity, or UNAUTHENTICATED. */

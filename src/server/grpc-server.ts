@@ -12,10 +12,12 @@
  * apply: TLS 1.2 minimum, 1.3 preferred, grpc-js's cipher list (AEAD suites).
  */
 import { randomUUID } from 'node:crypto';
+import tls from 'node:tls';
+import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
-import { silentLogger, type Clock, type Logger } from '../core/index.js';
+import { BrokerError, silentLogger, type Clock, type Logger } from '../core/index.js';
 import { PROTO_DIR, PROTO_FILES, loadBrokerApi } from '../agent/index.js';
 import type { BrokerService, Caller } from './broker-service.js';
 import { REQUEST_ID_HEADER, toServiceError } from './grpc-status.js';
@@ -24,6 +26,54 @@ import { RateLimiter, sourceAddress, type RateLimit } from './rate-limiter.js';
 import type { PeerVerifier } from './peer-verifier.js';
 import type { RotationService } from './rotation-service.js';
 import type { TokenService } from './token-service.js';
+
+/** Marks a request grpc-js could not decode (see {@link tolerantDeserializers}). */
+const UNDECODABLE = Symbol('undecodable request');
+
+function isUndecodable(request: unknown): request is { [UNDECODABLE]: string } {
+  return typeof request === 'object' && request !== null && UNDECODABLE in request;
+}
+
+/**
+ * The service's methods with deserializers that never throw: grpc-js answers INTERNAL for a
+ * request its deserializer rejects, before any handler runs (so it is not audited either). A
+ * malformed message is the caller's input error: the handler sees a marker and answers
+ * INVALID_ARGUMENT, audited like any refusal.
+ */
+function tolerantDeserializers(definition: grpc.ServiceDefinition): grpc.ServiceDefinition {
+  const methods: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+  for (const [name, method] of Object.entries(definition as Record<string, grpc.MethodDefinition<unknown, unknown>>)) {
+    methods[name] = {
+      ...method,
+      requestDeserialize: (bytes: Buffer): unknown => {
+        try {
+          return method.requestDeserialize(bytes);
+        } catch (error) {
+          return { [UNDECODABLE]: error instanceof Error ? error.message : String(error) };
+        }
+      },
+    };
+  }
+  return methods;
+}
+
+/**
+ * TLS 1.2 suites the listener accepts: ECDHE (forward secrecy) with AEAD only; TLS 1.3's suites
+ * are all AEAD. grpc-js passes no cipher list of its own (only GRPC_SSL_CIPHER_SUITES, read once
+ * at load), and Node's default list still has CBC suites, so the process default is narrowed
+ * when the broker starts (every TLS context of this process made afterwards uses it).
+ */
+export const AEAD_CIPHERS = [
+  'TLS_AES_256_GCM_SHA384',
+  'TLS_CHACHA20_POLY1305_SHA256',
+  'TLS_AES_128_GCM_SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+].join(':');
 
 /** The names grpc.health.v1 answers for: the whole server ('') and each service. */
 const HEALTH_SERVICES: readonly string[] = Object.freeze(['', 'credbroker.v1.Enrollment', 'credbroker.v1.Certificates', 'credbroker.v1.Administration', 'credbroker.v1.Tokens', 'credbroker.v1.Rotation']);
@@ -93,6 +143,19 @@ export interface BrokerServerOptions {
   /** Enroll attempts per source address. */
   readonly enrollRateLimit: RateLimit;
   readonly logger?: Logger;
+  /** Told of each call's outcome and latency (metrics); default none. */
+  readonly observer?: RpcObserver;
+}
+
+/**
+ * Told of every call's outcome, for metrics. It runs on every RPC: it must be cheap (a counter,
+ * a histogram; no I/O) and must not throw.
+ */
+export interface RpcObserver {
+  /** A unary call `rpc` ended with `code` (OK included) after `seconds` (receipt to reply). */
+  unaryFinished(rpc: string, code: grpc.status, seconds: number): void;
+  /** A Watch stream was accepted (OK) or refused (`code`). */
+  watchStarted(code: grpc.status): void;
 }
 
 type UnaryHandler = (caller: Caller, request: Record<string, unknown>, source: string) => Promise<unknown>;
@@ -117,15 +180,19 @@ export class BrokerServer {
   /** Binds and starts serving. @throws Error when the address cannot be bound */
   static async start(options: BrokerServerOptions): Promise<BrokerServer> {
     const logger = options.logger ?? silentLogger;
+    tls.DEFAULT_CIPHERS = AEAD_CIPHERS;
+    tls.DEFAULT_MIN_VERSION = 'TLSv1.2';
     const { definition, grpcObject } = loadBrokerApi([healthProtoPath]);
     const server = new grpc.Server({ 'grpc.max_receive_message_length': MAX_MESSAGE_BYTES, 'grpc.max_send_message_length': MAX_MESSAGE_BYTES });
     const v1 = ((grpcObject.credbroker as grpc.GrpcObject).v1 as grpc.GrpcObject);
-    const serviceOf = (name: string): grpc.ServiceDefinition => (v1[name] as grpc.ServiceClientConstructor).service;
+    const serviceOf = (name: string): grpc.ServiceDefinition => tolerantDeserializers((v1[name] as grpc.ServiceClientConstructor).service);
     const { service, peers, clock, tokens, rotation } = options;
     const enrollLimiter = new RateLimiter(options.enrollRateLimit, clock);
+    const observer = options.observer ?? null;
 
     const wrap = (name: string, handler: UnaryHandler, needsPeer: boolean): grpc.handleUnaryCall<Record<string, unknown>, unknown> => {
       return (call, callback) => {
+        const started = performance.now();
         const requestId = randomUUID();
         const receivedAt = clock.now();
         const metadata = new grpc.Metadata();
@@ -145,15 +212,23 @@ export class BrokerServer {
               throw error;
             }
           }
+          if (isUndecodable(call.request)) {
+            const error = new BrokerError('invalid', { code: 'request.undecodable', publicMessage: `the request is not a valid ${name} message (protobuf)`, logMessage: `undecodable ${name} request: ${call.request[UNDECODABLE]}` });
+            await service.auditRefusal({ requestId, peer, receivedAt }, name, error);
+            throw error;
+          }
           return handler({ requestId, peer, receivedAt }, call.request, sourceAddress(call.getPeer()));
         };
         run().then(
           (reply) => {
+            observer?.unaryFinished(name, grpc.status.OK, (performance.now() - started) / 1000);
             callback(null, reply);
           },
           (error: unknown) => {
             logger.debug({ requestId, rpc: name, error: String(error) }, 'rpc failed');
-            callback(toServiceError(error, requestId));
+            const reply = toServiceError(error, requestId);
+            observer?.unaryFinished(name, reply.code, (performance.now() - started) / 1000);
+            callback(reply);
           },
         );
       };
@@ -275,6 +350,7 @@ export class BrokerServer {
             },
             end: finish,
           });
+          observer?.watchStarted(grpc.status.OK);
           logger.debug({ requestId, spiffeId: peer.spiffeId, serial: peer.serial }, 'watch stream open');
           if (isEnded()) remove();
         };
@@ -283,7 +359,9 @@ export class BrokerServer {
           ended = true;
           remove?.();
           // grpc-js turns an 'error' event of a server stream into its final status.
-          call.emit('error', toServiceError(error, requestId));
+          const reply = toServiceError(error, requestId);
+          observer?.watchStarted(reply.code);
+          call.emit('error', reply);
         });
       },
       ForceRotate: wrap('ForceRotate', async (caller, r) => rotationReply(await rotation.forceRotate(caller, { selector: text(r.selector), all: r.all === true, reason: reasonOf(text(r.reason)) })), true),

@@ -12,6 +12,7 @@
 import { BrokerError, type Clock, type RandomSource, type RevocationReason } from '../core/index.js';
 import { parseSpiffePattern, spiffePatternMatches, type SpiffePattern } from '../policy/index.js';
 import type { CertificateRecord, RotationRecord, RotationTargetRecord, StoreTransaction } from '../store/index.js';
+import type { RenewalEffects } from './broker-service.js';
 import { requirePeer, type Caller, type Decisions } from './decisions.js';
 import type { PeerIdentity } from './peer-verifier.js';
 
@@ -103,6 +104,14 @@ export class RotationHub {
   }
 }
 
+/** Told of rotations (metrics), after their commits; it must be cheap and must not throw. */
+export interface RotationObserver {
+  /** ForceRotate committed, choosing `targets` live certificates. */
+  rotationRequested(reason: RevocationReason, targets: number): void;
+  /** A target's holder renewed, `seconds` after the rotation was asked (its MTTR). */
+  targetRotated(reason: RevocationReason, seconds: number): void;
+}
+
 /** GetRotation's figures. */
 export interface RotationStatusReply {
   readonly rotationId: string;
@@ -137,15 +146,28 @@ export class RotationService {
   readonly #random: RandomSource;
   readonly #trustDomain: () => string;
   readonly #onRevoked: (serial: string) => void;
+  readonly #observer: RotationObserver | null;
 
-  /** @param options.onRevoked called after a commit that revoked `serial` (revocation cache, Watch streams, CRL) */
-  constructor(options: { decisions: Decisions; clock: Clock; random: RandomSource; trustDomain: () => string; onRevoked: (serial: string) => void; hub?: RotationHub }) {
+  /**
+   * @param options.onRevoked called after a commit that revoked `serial` (revocation cache, Watch streams, CRL)
+   * @param options.observer told of requested rotations and rotated targets (metrics)
+   */
+  constructor(options: {
+    decisions: Decisions;
+    clock: Clock;
+    random: RandomSource;
+    trustDomain: () => string;
+    onRevoked: (serial: string) => void;
+    hub?: RotationHub;
+    observer?: RotationObserver;
+  }) {
     this.hub = options.hub ?? new RotationHub();
     this.#decisions = options.decisions;
     this.#clock = options.clock;
     this.#random = options.random;
     this.#trustDomain = options.trustDomain;
     this.#onRevoked = options.onRevoked;
+    this.#observer = options.observer ?? null;
   }
 
   /**
@@ -209,6 +231,7 @@ export class RotationService {
         });
         return chosen;
       });
+      this.#observer?.rotationRequested(reason, targets.length);
       for (const target of targets) {
         this.hub.push(target.serial, this.#event('RENEW_NOW', rotation.id, target.serial, reason));
         if (atOnce) this.#onRevoked(target.serial);
@@ -233,16 +256,19 @@ export class RotationService {
 
   /**
    * Inside a Renew's transaction: completes the pending targets of the old serial and revokes it
-   * with the rotation's reason. Returns the serials revoked (reported after the commit).
+   * with the rotation's reason. Returns the serials revoked and, for after the commit, the
+   * report of each completed target's MTTR to the observer.
    */
-  async onRenewed(tx: StoreTransaction, caller: Caller, oldSerial: string, renewed: CertificateRecord): Promise<readonly string[]> {
+  async onRenewed(tx: StoreTransaction, caller: Caller, oldSerial: string, renewed: CertificateRecord): Promise<RenewalEffects> {
     const pending = await tx.pendingRotationTargets(oldSerial);
-    if (pending.length === 0) return [];
+    if (pending.length === 0) return { revoked: [] };
     let revokedWith: RevocationReason | null = null;
+    const rotated: { reason: RevocationReason; seconds: number }[] = [];
     for (const target of pending) {
-      await tx.finishRotationTarget(target.rotationId, oldSerial, 'rotated', renewed.serial, renewed.issuedAt);
+      const finished = await tx.finishRotationTarget(target.rotationId, oldSerial, 'rotated', renewed.serial, renewed.issuedAt);
       const rotation = await tx.getRotation(target.rotationId);
       const reason = rotation?.reason ?? 'superseded';
+      if (finished && rotation !== null) rotated.push({ reason, seconds: Math.max(0, renewed.issuedAt.getTime() - rotation.requestedAt.getTime()) / 1000 });
       if (revokedWith === null && (await tx.revokeCertificate(oldSerial, renewed.issuedAt, reason))) {
         revokedWith = reason;
         await this.#decisions.append(tx, {
@@ -251,7 +277,17 @@ export class RotationService {
         });
       }
     }
-    return revokedWith === null ? [] : [oldSerial];
+    const observer = this.#observer;
+    return {
+      revoked: revokedWith === null ? [] : [oldSerial],
+      ...(observer === null || rotated.length === 0
+        ? {}
+        : {
+            afterCommit: () => {
+              for (const target of rotated) observer.targetRotated(target.reason, target.seconds);
+            },
+          }),
+    };
   }
 
   /** Tells every open stream that the trust bundle changed. */

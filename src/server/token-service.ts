@@ -18,6 +18,14 @@ export interface IssuedTokenReply {
   readonly requestId: string;
 }
 
+/** An issued token as metrics see it: no token text, no subject. */
+export interface IssuedTokenFacts {
+  readonly audience: string;
+  readonly bound: boolean;
+  /** `exp − iat`, in seconds. */
+  readonly ttlSeconds: number;
+}
+
 /** Most scopes one request may name (policy grants far fewer). */
 const MAX_SCOPES = 64;
 
@@ -27,13 +35,18 @@ export class TokenService {
   readonly #policy: PolicyHolder;
   readonly #issuer: () => TokenIssuer | null;
   readonly #clock: Clock;
+  readonly #onIssued: (token: IssuedTokenFacts) => void;
 
-  /** @param issuer the current token issuer, or null when the broker has no token-signing key configured */
-  constructor(options: { decisions: Decisions; policy: PolicyHolder; issuer: () => TokenIssuer | null; clock: Clock }) {
+  /**
+   * @param options.issuer the current token issuer, or null when the broker has no token-signing key configured
+   * @param options.onIssued called after each issued token's audit entry committed (metrics); must not throw
+   */
+  constructor(options: { decisions: Decisions; policy: PolicyHolder; issuer: () => TokenIssuer | null; clock: Clock; onIssued?: (token: IssuedTokenFacts) => void }) {
     this.#decisions = options.decisions;
     this.#policy = options.policy;
     this.#issuer = options.issuer;
     this.#clock = options.clock;
+    this.#onIssued = options.onIssued ?? (() => undefined);
   }
 
   /** IssueToken: for the caller's identity, within its grant. */
@@ -74,6 +87,7 @@ export class TokenService {
           certificateSerial: peer.serial,
         });
       });
+      this.#onIssued({ audience: request.audience, bound, ttlSeconds: (token.expiresAt.getTime() - token.issuedAt.getTime()) / 1000 });
       return { token: token.token, tokenId: token.jti, expiresAtUnix: Math.floor(token.expiresAt.getTime() / 1000), bound, requestId: caller.requestId };
     });
   }

@@ -81,8 +81,11 @@ export interface E2eBroker {
   close(): Promise<void>;
 }
 
-/** Starts a broker on a fresh CA (new tokens and keys on the run's SoftHSM). */
-export async function startE2eBroker(options: { enrollBurst?: number; logger?: Logger } = {}): Promise<E2eBroker> {
+/**
+ * Starts a broker on a fresh CA (new tokens and keys on the run's SoftHSM).
+ * @param options.metricsListen the metrics listener's address (default 127.0.0.1:0)
+ */
+export async function startE2eBroker(options: { enrollBurst?: number; logger?: Logger; metricsListen?: string } = {}): Promise<E2eBroker> {
   softHsmDir();
   const dir = mkdtempSync(join(tmpdir(), 'credbroker-e2e-'));
   const suffix = randomBytes(3).toString('hex');
@@ -126,12 +129,19 @@ store: { path: broker.db }
 policy: policy.yaml
 audit: { key: audit, checkpointEveryEntries: 50 }
 tokens: { key: token-signing }
+metrics: { listen: "${options.metricsListen ?? '127.0.0.1:0'}" }
 `,
   );
   const config = loadConfigFile(configPath, brokerConfigSchema);
   const clock = new ShiftedClock();
   const pin = Secret.from(readFileSync(join(dir, 'online.pin'), 'utf8').trim());
-  const broker = await startBroker(config, { clock, random: systemRandom, pin, configPath, ...(options.logger === undefined ? {} : { logger: options.logger }) });
+  let broker: RunningBroker;
+  try {
+    broker = await startBroker(config, { clock, random: systemRandom, pin, configPath, ...(options.logger === undefined ? {} : { logger: options.logger }) });
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
   const address = `127.0.0.1:${broker.port}`;
   const rootPem = readFileSync(join(dir, 'root.pem'), 'utf8');
   const opened: BrokerClients[] = [];

@@ -30,7 +30,7 @@ describe('e2e: health', function () {
   before(async () => {
     e2e = await startE2eBroker();
     const definition = grpc.loadPackageDefinition(protoLoader.loadSync(protoPath, { keepCase: true, enums: String })) as unknown as { grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } } };
-    health = new definition.grpc.health.v1.Health(e2e.address, grpc.credentials.createSsl(Buffer.from(e2e.rootPem)), { 'grpc.ssl_target_name_override': 'localhost', 'grpc.default_authority': 'localhost' }) as HealthClient;
+    health = new definition.grpc.health.v1.Health(e2e.address, grpc.credentials.createSsl(Buffer.from(e2e.rootPem)), { 'grpc.ssl_target_name_override': 'localhost', 'grpc.default_authority': 'localhost' });
     service = await e2e.enroll(await e2e.bootstrapToken(IMPORT));
   });
 

@@ -124,8 +124,10 @@ describe('e2e: no secret in logs, audit, metrics or error replies', function () 
       audit.push(...page.items.map((entry) => JSON.stringify(entry)));
       pageToken = page.nextPageToken;
     } while (pageToken !== '');
-    const metricsPort = (e2e.broker as { metricsPort?: number }).metricsPort;
-    const metrics = metricsPort === undefined ? '' : await fetchText(`http://127.0.0.1:${metricsPort}/metrics`);
+    const metricsPort = e2e.broker.metricsPort;
+    expect(metricsPort, 'the harness enables metrics').to.be.a('number');
+    const metrics = await fetchText(`http://127.0.0.1:${String(metricsPort)}/metrics`);
+    expect(metrics).to.contain('credbroker_rpc_requests_total');
 
     expect(lines.length, 'the logger saw the scenario').to.be.greaterThan(5);
     expect(audit.length, 'the audit saw the scenario').to.be.greaterThan(10);

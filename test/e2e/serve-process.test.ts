@@ -33,11 +33,12 @@ describe('e2e: credbroker serve as a process', function () {
     let stdout = '';
     let stderr = '';
     proc.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const address = await new Promise<string>((resolve, reject) => {
+    const { address, metricsUrl } = await new Promise<{ address: string; metricsUrl: string }>((resolve, reject) => {
       proc.stdout.setEncoding('utf8').on('data', (chunk: string) => {
         stdout += chunk;
         const match = /listening on (127\.0\.0\.1:\d+)/.exec(stdout);
-        if (match?.[1] !== undefined) resolve(match[1]);
+        const metrics = /metrics on (http:\/\/127\.0\.0\.1:\d+\/metrics)/.exec(stdout);
+        if (match?.[1] !== undefined && metrics?.[1] !== undefined) resolve({ address: match[1], metricsUrl: metrics[1] });
       });
       proc.on('exit', (code) => {
         reject(new Error(`serve exited early (${String(code)}): ${stderr}`));
@@ -53,6 +54,10 @@ describe('e2e: credbroker serve as a process', function () {
         (error: unknown) => error,
       );
       expect(refused).to.not.equal(null);
+      // The metrics listener the config names (port 0 there), as printed.
+      const scrape = await fetch(metricsUrl);
+      expect(scrape.status).to.equal(200);
+      expect(await scrape.text()).to.match(/^credbroker_rpc_requests_total\{rpc="Enroll",outcome="UNAUTHENTICATED"\} 1$/m);
     } finally {
       clients.close();
     }

@@ -82,7 +82,7 @@ describe('config/parse-config', () => {
       const error = configError(() => parseConfig(`${VALID}\nlistener: {}\n`, brokerConfigSchema, 'broker.yaml'));
       expect(error.problems).to.have.length(1);
       expect(error.problems[0]?.path).to.equal('listener');
-      expect(error.problems[0]?.message).to.match(/^unknown key "listener"; allowed here: hsm, ca, server, store, policy, audit, tokens$/);
+      expect(error.problems[0]?.message).to.match(/^unknown key "listener"; allowed here: hsm, ca, server, store, policy, audit, tokens, metrics$/);
       expect(error.message).to.include('broker.yaml').and.include('listener: unknown key "listener"');
     });
 
@@ -133,7 +133,7 @@ other: 2
         message:
           'unknown key "extra"; allowed here: module, token, pin, soPin, sessions, signMode, verifyAfterSign',
       },
-      { path: 'other', message: 'unknown key "other"; allowed here: hsm, ca, server, store, policy, audit, tokens' },
+      { path: 'other', message: 'unknown key "other"; allowed here: hsm, ca, server, store, policy, audit, tokens, metrics' },
     ]);
     const lines = error.message.split('\n');
     expect(lines[0]).to.equal('invalid configuration in /etc/credbroker/broker.yaml (7 problems):');
