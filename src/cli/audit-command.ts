@@ -2,37 +2,12 @@
  * `credbroker audit`: offline verification and export of a broker's audit log, straight from its
  * SQLite file (read-only; a running broker may keep writing). For auditors and operators.
  */
-import { X509Certificate, createPublicKey, type KeyObject } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { BrokerError, formatDurationMs, type Clock } from '../core/index.js';
+import { formatDurationMs, type Clock } from '../core/index.js';
 import { readAuditFromSqlite, verifyAuditSqlite } from '../audit/index.js';
 import type { AuditCheckpoint, AuditEntry } from '../store/index.js';
+import { readAuditPublicKey } from './audit-key.js';
 import type { Output } from './output.js';
-
-/** Reads the audit public key from a PEM file: a SubjectPublicKeyInfo or a certificate. */
-function readAuditKey(path: string): KeyObject {
-  let pem: string;
-  try {
-    pem = readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new BrokerError('invalid', { code: 'audit.key_file', publicMessage: `cannot read the audit key ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})` });
-  }
-  try {
-    if (pem.includes('-----BEGIN CERTIFICATE-----')) return new X509Certificate(pem).publicKey;
-    if (pem.includes('-----BEGIN PUBLIC KEY-----')) return createPublicKey({ key: pem, format: 'pem' });
-  } catch (error) {
-    throw new BrokerError('invalid', {
-      code: 'audit.key_file',
-      publicMessage: `the audit key ${path} is not a valid PEM public key or certificate`,
-      cause: error,
-    });
-  }
-  throw new BrokerError('invalid', {
-    code: 'audit.key_file',
-    publicMessage: `${path} holds neither a PUBLIC KEY nor a CERTIFICATE PEM block: give the audit key's public half (e.g. from \`credbroker hsm keys\` / the ceremony records)`,
-  });
-}
 
 function entryJson(entry: AuditEntry): Record<string, unknown> {
   return {
@@ -77,7 +52,7 @@ export function auditCommand(output: Output, clock: Clock): Command {
     .option('--audit-key <pem>', 'the audit key\'s public half: a PUBLIC KEY or CERTIFICATE PEM file (recommended: without it signatures are not checked)')
     .option('--json', 'print JSON')
     .action(async (flags: { db: string; auditKey?: string; json?: boolean }) => {
-      const publicKey = flags.auditKey === undefined ? undefined : readAuditKey(flags.auditKey);
+      const publicKey = flags.auditKey === undefined ? undefined : readAuditPublicKey(flags.auditKey);
       const result = await verifyAuditSqlite(flags.db, publicKey === undefined ? {} : { publicKey });
       const now = clock.now();
       const ageMs = result.lastCheckpointTime === undefined ? undefined : Math.max(0, now.getTime() - result.lastCheckpointTime.getTime());

@@ -13,6 +13,7 @@ import { bootstrapCommand, enrollCommand } from './enroll-command.js';
 import { joinTokenCommand } from './join-token-command.js';
 import { hsmCommand } from './hsm-command.js';
 import { createLogger } from './logger.js';
+import { reportCommand } from './report-command.js';
 import { serveCommand } from './serve-command.js';
 import { processOutput, type Output } from './output.js';
 
@@ -42,6 +43,7 @@ export function buildProgram(output: Output, logger: Logger): Command {
   program.addCommand(agentCommand(output, () => createLogger(), systemClock, systemRandom, systemScheduler));
   program.addCommand(bootstrapCommand(output, systemClock, systemRandom));
   program.addCommand(auditCommand(output, systemClock));
+  program.addCommand(reportCommand(output, systemClock));
   for (const command of program.commands) {
     command.exitOverride();
     for (const sub of command.commands) sub.exitOverride();

@@ -19,6 +19,15 @@ export function formatTable(headers: readonly string[], rows: readonly (readonly
   return [format(headers), ...rows.map(format)].join('\n');
 }
 
+/**
+ * A reader that went away (`credbroker report | head`) is not an error of ours: stop quietly with
+ * status 0 instead of crashing on EPIPE.
+ */
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
+
 /** Output to the process's stdout and stderr. */
 export const processOutput: Output = {
   line: (text) => process.stdout.write(`${text}\n`),
