@@ -32,13 +32,15 @@ interface Options {
   agents: number;
   /** Longest wait per round for GetRotation to say complete, s. */
   timeoutSeconds: number;
+  /** Keep the broker's state folder afterwards (for `credbroker report`). */
+  keep: boolean;
 }
 
-const USAGE = 'usage: npm run bench -- rotation [--agents N] [--timeout S]';
+const USAGE = 'usage: npm run bench -- rotation [--agents N] [--timeout S] [--keep]';
 const MAX_AGENTS = 2_000;
 
 function parseOptions(args: string[]): Options {
-  const options: Options = { agents: 100, timeoutSeconds: 60 };
+  const options: Options = { agents: 100, timeoutSeconds: 60, keep: false };
   for (let i = 0; i < args.length; i++) {
     const value = args[i + 1] ?? '';
     switch (args[i]) {
@@ -49,6 +51,9 @@ function parseOptions(args: string[]): Options {
       case '--timeout':
         options.timeoutSeconds = Math.min(300, Math.max(5, Number(value) || 60));
         i++;
+        break;
+      case '--keep':
+        options.keep = true;
         break;
       default:
         throw new Error(`unknown option ${args[i] ?? ''} (${USAGE})`);
@@ -224,7 +229,7 @@ export async function run(args: string[]): Promise<void> {
   let failure: string | null = null;
   try {
     say('key ceremony on a temp SoftHSM token, broker on 127.0.0.1:0…');
-    e2e = await startE2eBroker({ enrollBurst: options.agents + 10 });
+    e2e = await startE2eBroker({ enrollBurst: options.agents + 10, keepDir: options.keep });
     const broker = e2e;
     const decisionMs = timeForceRotate(broker);
     say(`broker on ${broker.address}`);
@@ -268,6 +273,9 @@ export async function run(args: string[]): Promise<void> {
     await fleet?.close();
     await e2e?.close();
     clearTimeout(hardStop);
+  }
+  if (options.keep && e2e !== null) {
+    say(`broker state kept in ${e2e.dir}: credbroker report --db ${e2e.dir}/broker.db --policy ${e2e.dir}/policy.yaml --audit-key ${e2e.dir}/audit-key.pem`);
   }
 
   report(rounds);

@@ -85,7 +85,7 @@ export interface E2eBroker {
  * Starts a broker on a fresh CA (new tokens and keys on the run's SoftHSM).
  * @param options.metricsListen the metrics listener's address (default 127.0.0.1:0)
  */
-export async function startE2eBroker(options: { enrollBurst?: number; logger?: Logger; metricsListen?: string } = {}): Promise<E2eBroker> {
+export async function startE2eBroker(options: { enrollBurst?: number; logger?: Logger; metricsListen?: string; keepDir?: boolean } = {}): Promise<E2eBroker> {
   softHsmDir();
   const dir = mkdtempSync(join(tmpdir(), 'credbroker-e2e-'));
   const suffix = randomBytes(3).toString('hex');
@@ -176,7 +176,8 @@ metrics: { listen: "${options.metricsListen ?? '127.0.0.1:0'}" }
     close: async () => {
       for (const clients of opened) clients.close();
       await broker.stop();
-      rmSync(dir, { recursive: true, force: true });
+      // keepDir: the state (store, audit key, policy, config) stays for `credbroker report`.
+      if (options.keepDir !== true) rmSync(dir, { recursive: true, force: true });
     },
   };
   return harness;
