@@ -417,10 +417,19 @@ export class HsmToken extends EventEmitter {
     if (this.#state === 'closed') {
       throw new BrokerError('unavailable', { code: 'hsm.closed', publicMessage: `token "${this.label}" was closed`, retryable: false });
     }
-    throw (
-      this.#lastError ??
-      new BrokerError('unavailable', { code: 'hsm.session_lost', publicMessage: `token "${this.label}" is reconnecting; retry later` })
-    );
+    // Callers get UNAVAILABLE whatever stopped the HSM (a token not found on a reconnect attempt,
+    // a PIN refused): their request is fine and the broker is not. The cause stays in the log
+    // message and in lastError.
+    const cause = this.#lastError;
+    throw new BrokerError('unavailable', {
+      code: this.#state === 'failed' ? 'hsm.failed' : 'hsm.session_lost',
+      publicMessage:
+        this.#state === 'failed'
+          ? `token "${this.label}" is unavailable and needs an operator; retry later`
+          : `token "${this.label}" is reconnecting; retry later`,
+      logMessage: `token "${this.label}" is ${this.#state}${cause === null ? '' : `: ${cause.logMessage}`}`,
+      ...(cause === null ? {} : { cause }),
+    });
   }
 
   async #keyHandles(label: string): Promise<KeyHandles> {
