@@ -596,6 +596,10 @@ export class HsmToken extends EventEmitter {
     } catch (error) {
       const named = toHsmError(error, { operation: 'reconnect', token: this.label });
       this.#lastError = named;
+      if (named.code === 'hsm.token_not_found' && this.#library.reinitialize()) {
+        // The module rescans its slots at the next attempt (a token that came back is seen then).
+        this.#logger.warn({ token: this.label }, 'HSM token not found on reconnect; the PKCS#11 module was re-initialised to rescan its slots');
+      }
       if (named.kind === 'unauthenticated') {
         // A PIN error would burn attempts on every retry: stop and wait for people.
         this.#state = 'failed';

@@ -118,6 +118,26 @@ export class Pkcs11Library {
     return new Pkcs11Library(path, entry.api);
   }
 
+  /**
+   * Finalises and initialises the module again, so it rescans its slots (SoftHSM, for one, finds
+   * tokens only at C_Initialize: a token that went away and came back is invisible until then).
+   * Only the sole user of the module may do it — every session of every user is closed by it.
+   * @returns false (and does nothing) when others share the module or it was released
+   */
+  reinitialize(): boolean {
+    const entry = loaded.get(this.path);
+    if (this.#released || entry === undefined || entry.references !== 1) return false;
+    safely(() => {
+      entry.api.C_Finalize();
+    });
+    try {
+      entry.api.C_Initialize({ flags: pkcs11js.CKF_OS_LOCKING_OK });
+    } catch (error) {
+      if (ckrName(error) !== 'CKR_CRYPTOKI_ALREADY_INITIALIZED') return false;
+    }
+    return true;
+  }
+
   /** Drops this reference; the last one finalises and unloads the module. Idempotent. */
   release(): void {
     if (this.#released) return;

@@ -12,10 +12,10 @@
  *   CKR_OBJECT_HANDLE_INVALID, the token turns `reconnecting`. (chmod 000 does not work here:
  *   the tests may run as root, who reads the files anyway.)
  * - SoftHSM finds tokens at C_Initialize only: with the folder back, C_GetSlotList still does not
- *   list the token, so the broker's reconnect (new sessions and C_Login, no module
- *   re-initialisation) cannot succeed by itself. The test re-initialises the process's SoftHSM
- *   module (C_Finalize, C_Initialize on the shared module, as a PKCS#11 daemon restart would)
- *   before `reconnectNow`; the broker itself is not restarted.
+ *   list the token until the module is initialised again. The broker does that itself when a
+ *   reconnect attempt finds no token and it is the module's only user (as `credbroker serve` is);
+ *   the test falls back to doing it when something else in the process shares the module. The
+ *   broker is never restarted.
  * - Failed automatic reconnect attempts while the folder is away (`hsm.token_not_found`) stay in
  *   the log: callers get UNAVAILABLE `hsm.session_lost` throughout, before and after them.
  */
@@ -247,16 +247,20 @@ describe('e2e: HSM faults under load', function () {
       renameSync(away, present);
       moved = false;
       const restoredAt = performance.now();
-      // SoftHSM finds tokens at C_Initialize only (see the file comment).
-      const library = Pkcs11Library.acquire(e2e.broker.token.modulePath);
-      try {
-        library.api.C_Finalize();
-        library.api.C_Initialize({ flags: pkcs11js.CKF_OS_LOCKING_OK });
-      } finally {
-        library.release();
-      }
+      // SoftHSM finds tokens at C_Initialize only (see the file comment). The broker re-initialises
+      // the module itself after a "token not found" when it is the module's only user (as in
+      // `credbroker serve`); in a test process other users may share it, then the test does it.
       const reconnected = once(e2e.broker.token, 'reconnected');
-      expect(e2e.broker.token.reconnectNow()).to.equal(true);
+      if (!e2e.broker.token.reconnectNow() && !e2e.broker.token.reconnectNow()) {
+        const library = Pkcs11Library.acquire(e2e.broker.token.modulePath);
+        try {
+          library.api.C_Finalize();
+          library.api.C_Initialize({ flags: pkcs11js.CKF_OS_LOCKING_OK });
+        } finally {
+          library.release();
+        }
+        expect(e2e.broker.token.reconnectNow()).to.equal(true);
+      }
       await reconnected;
       expect((await e2e.broker.health.check()).serving).to.equal(true);
       const recoveredAt = performance.now();
