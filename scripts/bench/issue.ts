@@ -13,6 +13,14 @@
  * against ratios measured in the same run.
  *
  *   npm run bench -- issue [--seconds 6] [--concurrency 1,16,64] [--clients 2]
+ *
+ * With `--store postgres` it measures instead the stores against each other, in one run: Renew
+ * certs/s on a broker with SQLite, on one broker with PostgreSQL (a durable cluster made in a temp
+ * folder by test/helpers/postgres.ts: fsync and synchronous commit on, like SQLite's FULL), and on
+ * two brokers sharing it (the second a `credbroker serve` process on the same config and SoftHSM
+ * token; client processes split between the two: use an even --clients).
+ *
+ *   npm run bench -- issue --store postgres [--seconds 6] [--concurrency 16,64] [--clients 4]
  */
 import { performance, monitorEventLoopDelay, type EventLoopUtilization } from 'node:perf_hooks';
 import { readFileSync } from 'node:fs';
@@ -21,7 +29,10 @@ import { X509Certificate, createHash, generateKeyPairSync } from 'node:crypto';
 import { checkCsr } from '../../src/pki/index.js';
 import { brokerConfigSchema, loadConfigFile } from '../../src/config/index.js';
 import { SqliteStore } from '../../src/store/index.js';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { IMPORT, startE2eBroker, type ClientIdentity, type E2eBroker } from '../../test/e2e/harness.js';
+import { CLI_PATH } from '../../test/helpers/cli.js';
+import { startTestPostgres, type TestPostgres } from '../../test/helpers/postgres.js';
 import { buildCsr } from '../../test/helpers/csr-builder.js';
 import { createThrowawayCa } from './issue-ca.js';
 import { findOnPath, startCfssl, type CfsslServer } from './issue-cfssl.js';
@@ -37,10 +48,12 @@ interface Options {
   concurrency: number[];
   /** Client processes. */
   clients: number;
+  /** `sqlite` (default): the issue benchmark; `postgres`: the stores compared (see the module comment). */
+  store: 'sqlite' | 'postgres';
 }
 
 function parseOptions(args: string[]): Options {
-  const options: Options = { seconds: 6, concurrency: [1, 16, 64], clients: 2 };
+  const options: Options = { seconds: 6, concurrency: [1, 16, 64], clients: 2, store: 'sqlite' };
   for (let i = 0; i < args.length; i++) {
     const value = args[i + 1] ?? '';
     switch (args[i]) {
@@ -57,8 +70,13 @@ function parseOptions(args: string[]): Options {
         options.clients = Math.min(8, Math.max(1, Math.floor(Number(value) || 2)));
         i++;
         break;
+      case '--store':
+        if (value !== 'sqlite' && value !== 'postgres') throw new Error(`--store: expected sqlite or postgres, got "${value}"`);
+        options.store = value;
+        i++;
+        break;
       default:
-        throw new Error(`unknown option ${args[i] ?? ''} (usage: npm run bench -- issue [--seconds N] [--concurrency 1,16,64] [--clients K])`);
+        throw new Error(`unknown option ${args[i] ?? ''} (usage: npm run bench -- issue [--seconds N] [--concurrency 1,16,64] [--clients K] [--store sqlite|postgres])`);
     }
   }
   return options;
@@ -322,6 +340,10 @@ async function renewInProcess(broker: E2eBroker, identity: ClientIdentity, secon
 /** Runs the issue benchmark and prints progress, a summary table and the targets. */
 export async function run(args: string[]): Promise<void> {
   const options = parseOptions(args);
+  if (options.store === 'postgres') {
+    await compareStores(options, args.includes('--concurrency') ? options.concurrency : [REFERENCE_CONCURRENCY, 64]);
+    return;
+  }
   const started = performance.now();
   const k = options.clients;
   say(
@@ -525,4 +547,115 @@ function report(options: Options, ceiling: Measured, single: Measured, renews: r
   if (typeof cfssl === 'string') say(`  stretch: Renew >= cfssl serve       n/a   (${cfssl})`);
   else say(`  stretch: Renew >= cfssl serve ${pct(c16.perSecond / cfssl.perSecond).padStart(9)}   target >= 100 %     ${verdict(c16.perSecond >= cfssl.perSecond)}`);
   if (c16.errors > 0) say(`  (Renew c${REFERENCE_CONCURRENCY} had ${c16.errors} failed calls: a rate with errors does not count as met)`);
+}
+
+/** A `credbroker serve` child process on `configPath`, once it prints its address. */
+function serveProcess(configPath: string): Promise<{ child: ChildProcess; address: string }> {
+  const child = spawn(process.execPath, [CLI_PATH, 'serve', '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  return new Promise((resolve, reject) => {
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+      const match = /listening on (127\.0\.0\.1:\d+)/.exec(stdout);
+      if (match?.[1] !== undefined) resolve({ child, address: match[1] });
+    });
+    child.on('exit', (code) => {
+      reject(new Error(`credbroker serve exited early (${String(code)}): ${stderr}`));
+    });
+  });
+}
+
+/**
+ * `--store postgres`: Renew at each concurrency on SQLite, on one broker with PostgreSQL, and on
+ * two brokers sharing it, in one run; a summary with each figure against SQLite's.
+ */
+async function compareStores(options: Options, levels: readonly number[]): Promise<void> {
+  const k = options.clients;
+  say(`credbroker bench issue --store postgres: Renew at concurrency ${levels.join(', ')}, ${options.seconds} s per measurement (+ warm-up), ${k} client processes; ${availableParallelism()} cores, Node ${process.version}`);
+  if (k % 2 !== 0) say(`note: ${k} client processes do not split evenly over two brokers`);
+  const rows: { label: string; m: Measured }[] = [];
+  let pool: ClientPool | null = null;
+  let e2e: E2eBroker | null = null;
+  let server: TestPostgres | null = null;
+  let second: ChildProcess | null = null;
+  const hardStop = setTimeout(() => {
+    process.stderr.write(`credbroker bench issue: stopped after the hard limit of ${HARD_LIMIT_MS / 60_000} min\n`);
+    second?.kill('SIGKILL');
+    server?.stop();
+    process.exit(1);
+  }, HARD_LIMIT_MS);
+  hardStop.unref();
+  /** Connects client i to addresses[i % n] with its own identity, then measures every level. */
+  const runLevels = async (label: string, broker: E2eBroker, identities: readonly ClientIdentity[], addresses: readonly string[], probe: StageProbe | null): Promise<void> => {
+    const clients = pool!;
+    // Each client tests its connection with a CSR of its pool: fill the pools first.
+    await topUpPools(clients, levels[0] ?? 1, Math.min(4_000, 400 * (levels[0] ?? 1)), options, 1);
+    await clients.all(
+      'connected',
+      (i) => ({
+        type: 'connect',
+        target: { kind: 'renew', address: addresses[i % addresses.length]!, serverName: 'localhost', rootPem: broker.rootPem, keyPem: identities[i]!.keyPem, certificateChainPem: identities[i]!.certificatePem + identities[i]!.chainPem },
+      }),
+      CONNECT_TIMEOUT_MS,
+    );
+    for (const concurrency of levels) {
+      await topUpPools(clients, concurrency, Math.min(4_000, 400 * concurrency), options);
+      say(`  ${label}, Renew at c${concurrency}…`);
+      const m = await measure(clients, concurrency, options, probe === null ? {} : { probe });
+      rows.push({ label, m });
+      say(`    ${fmt(m.perSecond)} certs/s  p50 ${ms(m.p50Ms)} ms  p99 ${ms(m.p99Ms)} ms${m.errors > 0 ? `  ${m.errors} errors (first: ${m.firstError})` : ''}`);
+    }
+  };
+  const enrollAll = async (broker: E2eBroker): Promise<ClientIdentity[]> => {
+    const identities: ClientIdentity[] = [];
+    for (let i = 0; i < k; i++) identities.push(await broker.enroll(await broker.bootstrapToken(IMPORT)));
+    return identities;
+  };
+  try {
+    pool = await ClientPool.start(k);
+    say('SQLite: key ceremony on a temp SoftHSM token, broker in this process…');
+    e2e = await startE2eBroker();
+    const sqlite = e2e.broker.store;
+    say(`  store: ${sqlite instanceof SqliteStore ? `SQLite synchronous=${sqlite.settings().synchronous} under ${tmpdir()}` : 'store'}`);
+    await runLevels('SQLite, 1 broker', e2e, await enrollAll(e2e), [e2e.address], null);
+    await e2e.close();
+    e2e = null;
+
+    say('PostgreSQL: a durable cluster in a temp folder (fsync, synchronous_commit on), unix socket…');
+    server = await startTestPostgres({ durable: true });
+    const database = await server.createDatabase('bench');
+    const storeYaml = `{ kind: postgres, host: "${server.socketDir}", port: ${server.port}, database: ${database}, user: ${server.user}, password: { file: "${server.passwordFile}" } }`;
+    e2e = await startE2eBroker({ store: storeYaml, storePassword: server.password });
+    const identities = await enrollAll(e2e);
+    await runLevels('PostgreSQL, 1 broker', e2e, identities, [e2e.address], null);
+    const spawned = await serveProcess(e2e.configPath);
+    second = spawned.child;
+    say(`  second broker: credbroker serve (pid ${String(spawned.child.pid)}) on ${spawned.address}, same config, token and database`);
+    await runLevels('PostgreSQL, 2 brokers', e2e, identities, [e2e.address, spawned.address], null);
+  } finally {
+    const child = second;
+    if (child !== null) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 10_000);
+        child.once('exit', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+        child.kill('SIGTERM');
+      });
+    }
+    await pool?.close();
+    await e2e?.close();
+    server?.stop();
+    clearTimeout(hardStop);
+  }
+
+  say('\nsummary: Renew certs/s over mutual TLS, audit on, every call a fresh key; p50/p99 as the client processes saw them');
+  say(`${'store'.padEnd(26)}${'c'.padStart(5)}${'certs/s'.padStart(10)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'errors'.padStart(8)}${'÷ SQLite'.padStart(10)}`);
+  for (const { label, m } of rows) {
+    const base = rows.find((r) => r.label.startsWith('SQLite') && r.m.concurrency === m.concurrency)?.m.perSecond ?? Number.NaN;
+    say(`${label.padEnd(26)}${String(m.concurrency).padStart(5)}${fmt(m.perSecond).padStart(10)}${ms(m.p50Ms).padStart(9)}${ms(m.p99Ms).padStart(9)}${String(m.errors).padStart(8)}${pct(m.perSecond / base).padStart(10)}`);
+  }
 }

@@ -1,12 +1,15 @@
 /**
  * `credbroker audit`: offline verification and export of a broker's audit log, straight from its
- * SQLite file (read-only; a running broker may keep writing). For auditors and operators.
+ * SQLite file (read-only; a running broker may keep writing), or from the store a broker config
+ * names (`--store-config`: also the PostgreSQL database several brokers share, one chain for all
+ * of them). For auditors and operators.
  */
 import { Command } from 'commander';
-import { formatDurationMs, type Clock } from '../core/index.js';
-import { readAuditFromSqlite, verifyAuditSqlite } from '../audit/index.js';
+import { BrokerError, formatDurationMs, type Clock } from '../core/index.js';
+import { readAuditFromSqlite, verifyAuditLog, type AuditLogSnapshot, type AuditVerification } from '../audit/index.js';
 import type { AuditCheckpoint, AuditEntry } from '../store/index.js';
 import { readAuditPublicKey } from './audit-key.js';
+import { readAuditOfBrokerConfig } from './audit-store.js';
 import type { Output } from './output.js';
 
 function entryJson(entry: AuditEntry): Record<string, unknown> {
@@ -38,6 +41,14 @@ function checkpointJson(checkpoint: AuditCheckpoint): Record<string, unknown> {
   };
 }
 
+/** The audit log named by exactly one of `--db` and `--store-config`. */
+function openAuditSource(flags: { db?: string; storeConfig?: string }, clock: Clock): Promise<AuditLogSnapshot> {
+  if ((flags.db === undefined) === (flags.storeConfig === undefined)) {
+    throw new BrokerError('invalid', { code: 'cli.audit_source', publicMessage: 'give exactly one of --db <sqlite file> and --store-config <broker config>' });
+  }
+  return flags.db !== undefined ? readAuditFromSqlite(flags.db) : readAuditOfBrokerConfig(flags.storeConfig ?? '', clock);
+}
+
 /**
  * Builds the `audit` command group.
  * @param clock for the age of the last checkpoint
@@ -48,12 +59,19 @@ export function auditCommand(output: Output, clock: Clock): Command {
   audit
     .command('verify')
     .description('check the audit log: every hash, the chain, and every checkpoint (signatures too with --audit-key); names the first bad entry')
-    .requiredOption('--db <path>', 'the broker\'s SQLite database (opened read-only)')
+    .option('--db <path>', 'the broker\'s SQLite database (opened read-only)')
+    .option('--store-config <file>', 'instead of --db: a broker config file; its store is read (SQLite, or PostgreSQL in read-only sessions, the password from its secret source)')
     .option('--audit-key <pem>', 'the audit key\'s public half: a PUBLIC KEY or CERTIFICATE PEM file (recommended: without it signatures are not checked)')
     .option('--json', 'print JSON')
-    .action(async (flags: { db: string; auditKey?: string; json?: boolean }) => {
+    .action(async (flags: { db?: string; storeConfig?: string; auditKey?: string; json?: boolean }) => {
       const publicKey = flags.auditKey === undefined ? undefined : readAuditPublicKey(flags.auditKey);
-      const result = await verifyAuditSqlite(flags.db, publicKey === undefined ? {} : { publicKey });
+      const snapshot = await openAuditSource(flags, clock);
+      let result: AuditVerification;
+      try {
+        result = verifyAuditLog(snapshot.entries, snapshot.checkpoints, publicKey === undefined ? {} : { publicKey });
+      } finally {
+        await snapshot.close();
+      }
       const now = clock.now();
       const ageMs = result.lastCheckpointTime === undefined ? undefined : Math.max(0, now.getTime() - result.lastCheckpointTime.getTime());
       if (flags.json === true) {
@@ -94,9 +112,10 @@ export function auditCommand(output: Output, clock: Clock): Command {
   audit
     .command('export')
     .description('print the audit log as JSON lines: every checkpoint, then every entry in seq order')
-    .requiredOption('--db <path>', 'the broker\'s SQLite database (opened read-only)')
-    .action(async (flags: { db: string }) => {
-      const snapshot = await readAuditFromSqlite(flags.db);
+    .option('--db <path>', 'the broker\'s SQLite database (opened read-only)')
+    .option('--store-config <file>', 'instead of --db: a broker config file; its store is read (SQLite or PostgreSQL)')
+    .action(async (flags: { db?: string; storeConfig?: string }) => {
+      const snapshot = await openAuditSource(flags, clock);
       try {
         for (const checkpoint of snapshot.checkpoints) output.line(JSON.stringify(checkpointJson(checkpoint)));
         for (const entry of snapshot.entries) output.line(JSON.stringify(entryJson(entry)));

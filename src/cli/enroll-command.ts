@@ -13,10 +13,9 @@ import { Command } from 'commander';
 import { BrokerError, type Clock, type RandomSource } from '../core/index.js';
 import { brokerConfigSchema, loadConfigFile, readSecret } from '../config/index.js';
 import { enroll, newKeyAndCsr, writeFileAtomically } from '../agent/index.js';
-import { mintJoinToken } from '../server/index.js';
+import { mintJoinToken, openStore } from '../server/index.js';
 import { parseSpiffeId } from '../pki/index.js';
 import { AuditLog } from '../audit/index.js';
-import { SqliteStore } from '../store/index.js';
 import { PolicyHolder, clampTtl } from '../policy/index.js';
 import { addSecretFlags, secretSourceFromFlags } from './secret-flags.js';
 import type { Output } from './output.js';
@@ -73,7 +72,9 @@ export function bootstrapCommand(output: Output, clock: Clock, random: RandomSou
         throw new BrokerError('denied', { code: 'policy.not_operator', publicMessage: `${spiffeId} is not an operator in ${policy.source}` });
       }
       const ttlMs = clampTtl(Number(flags.ttl) * 1000, policy.joinTokens);
-      const store = await SqliteStore.open(path(config.store?.path ?? './credbroker.db'), { clock });
+      const storeConfig = config.store ?? { kind: 'sqlite' as const, path: './credbroker.db' };
+      const password = storeConfig.kind === 'postgres' && storeConfig.password !== undefined ? await readSecret(storeConfig.password, { label: 'PostgreSQL password' }) : null;
+      const store = await openStore(storeConfig, { clock, resolvePath: path, password });
       try {
         const minted = mintJoinToken(random);
         const now = clock.now();

@@ -34,7 +34,18 @@ export {
   MAX_TOKEN_LABEL_BYTES,
   type HsmConfig,
 } from './hsm-config.js';
-export { auditConfigSchema, brokerConfigSchema, caConfigSchema, serverConfigSchema, storeConfigSchema, type BrokerConfig } from './broker-config.js';
+export {
+  DEFAULT_REVOCATION_POLL_INTERVAL,
+  auditConfigSchema,
+  brokerConfigSchema,
+  caConfigSchema,
+  postgresStoreConfigSchema,
+  serverConfigSchema,
+  sqliteStoreConfigSchema,
+  storeConfigSchema,
+  type BrokerConfig,
+  type StoreConfig,
+} from './broker-config.js';
 export { durationSchema } from './duration-schema.js';
 export {
   metricsConfigSchema,

@@ -51,8 +51,10 @@ export interface MetricsSources {
   readonly store: Store;
   readonly hub: Pick<RotationHub, 'size' | 'isConnected'>;
   readonly token: Pick<HsmToken, 'state' | 'poolUsage' | 'stats'>;
-  /** The CA now: its roots and issuing intermediate. */
-  readonly ca: () => { readonly roots: readonly x509.X509Certificate[]; readonly intermediate: x509.X509Certificate };
+  /** The CA now: its roots, issuing intermediate and (during a roll-over) the other published ones. */
+  readonly ca: () => { readonly roots: readonly x509.X509Certificate[]; readonly intermediate: x509.X509Certificate; readonly intermediates?: readonly x509.X509Certificate[] };
+  /** 1 when no next intermediate is prepared by the prepare time, else 0 (default: never). */
+  readonly caWarnings?: () => number;
 }
 
 /** Options of {@link BrokerMetrics}. */
@@ -202,7 +204,7 @@ export class BrokerMetrics implements RpcObserver, HsmSignObserver, RotationObse
     const clock = this.#clock;
     new Gauge({
       name: 'credbroker_ca_certificate_expires_in_seconds',
-      help: 'Seconds until each CA certificate expires (negative once expired), by role (root, intermediate) and serial.',
+      help: 'Seconds until each CA certificate expires (negative once expired), by role (root, intermediate: the issuing one, intermediate_published: prepared or retiring) and serial.',
       labelNames: ['role', 'serial'] as const,
       registers,
       collect() {
@@ -215,6 +217,15 @@ export class BrokerMetrics implements RpcObserver, HsmSignObserver, RotationObse
         };
         for (const root of ca.roots) set('root', root);
         set('intermediate', ca.intermediate);
+        for (const other of ca.intermediates ?? []) if (other !== ca.intermediate) set('intermediate_published', other);
+      },
+    });
+    new Gauge({
+      name: 'credbroker_ca_next_intermediate_missing',
+      help: '1 when the active intermediate passed its prepare time (1/2 of its life by default) and no next intermediate is prepared: run an intermediate ceremony.',
+      registers,
+      collect() {
+        this.set(sources()?.caWarnings?.() ?? 0);
       },
     });
 

@@ -25,6 +25,12 @@ export interface IssuingCa {
   readonly intermediate: x509.X509Certificate;
   readonly signer: Signer;
   readonly trustDomain: string;
+  /**
+   * Every intermediate peers must trust now, the issuing one first: with a roll-over under way
+   * also the prepared and the retiring ones (src/server/intermediate-rollover.ts). Default: the
+   * issuing one only.
+   */
+  readonly intermediates?: readonly x509.X509Certificate[];
 }
 
 /** A certificate as returned to its holder. */
@@ -106,11 +112,11 @@ export class BrokerService {
     this.#crl = null;
   }
 
-  /** Trust bundle: roots and the issuing intermediate. */
+  /** Trust bundle: roots and every intermediate not retired (issuing, prepared, retiring). */
   trustBundle(): { rootsPem: string; intermediatesPem: string; trustDomain: string } {
     const ca = this.#ca();
     const pems = caPems(ca);
-    return { rootsPem: pems.roots, intermediatesPem: pems.chain, trustDomain: ca.trustDomain };
+    return { rootsPem: pems.roots, intermediatesPem: pems.intermediates, trustDomain: ca.trustDomain };
   }
 
   /** Enroll: a join token and a CSR for a first certificate. */
@@ -138,7 +144,7 @@ export class BrokerService {
         await this.#decisions.allowed(tx, caller, 'Enroll', token.spiffeId, { serial: issued.record.serial, tokenId: token.id, notAfter: issued.record.notAfter.toISOString() });
       });
       this.#onIssued(issued.record);
-      return this.#reply(caller, issued.certificate, issued.record);
+      return this.#reply(caller, issued);
     });
   }
 
@@ -167,7 +173,7 @@ export class BrokerService {
       if (effects.revoked.length > 0) this.#crl = null;
       this.#onIssued(issued.record);
       effects.afterCommit?.();
-      return this.#reply(caller, issued.certificate, issued.record);
+      return this.#reply(caller, issued);
     });
   }
 
@@ -185,7 +191,7 @@ export class BrokerService {
         await this.#decisions.allowed(tx, caller, 'Issue', spiffeId, { serial: issued.record.serial, notAfter: issued.record.notAfter.toISOString() });
       });
       this.#onIssued(issued.record);
-      return this.#reply(caller, issued.certificate, issued.record);
+      return this.#reply(caller, issued);
     });
   }
 
@@ -354,7 +360,7 @@ export class BrokerService {
   }
 
   /** Builds and signs a leaf (outside any transaction). */
-  async #issue(identity: IdentityPolicy, spiffeId: string, csrInput: Uint8Array | CheckedCsr, ttlSeconds: number, now: Date, renewedFrom: string | null = null): Promise<{ certificate: x509.X509Certificate; record: CertificateRecord }> {
+  async #issue(identity: IdentityPolicy, spiffeId: string, csrInput: Uint8Array | CheckedCsr, ttlSeconds: number, now: Date, renewedFrom: string | null = null): Promise<IssuedLeaf> {
     const ca = this.#ca();
     const csr = csrInput instanceof Uint8Array ? await checkCsr(csrInput) : csrInput;
     const ttlMs = clampTtl(ttlSeconds === 0 ? undefined : ttlSeconds * 1000, identity.certificates);
@@ -389,11 +395,13 @@ export class BrokerService {
         revokedAt: null,
         revocationReason: null,
       },
+      ca,
     };
   }
 
-  #reply(caller: Caller, certificate: x509.X509Certificate, record: CertificateRecord): IssuedCertificate {
-    const ca = this.#ca();
+  /** The reply: the chain is that of the intermediate that signed (a roll-over may have happened since). */
+  #reply(caller: Caller, issued: IssuedLeaf): IssuedCertificate {
+    const { certificate, record, ca } = issued;
     return {
       certificatePem: `${certificate.toString('pem')}\n`,
       chainPem: caPems(ca).chain,
@@ -441,13 +449,20 @@ function normalizeSerial(serial: string): string {
   return cleaned;
 }
 
-/** The CA's PEM texts, encoded once per CA rather than on every reply. */
-const PEMS = new WeakMap<IssuingCa, { roots: string; chain: string }>();
+/** A leaf signed by `ca`, not yet recorded. */
+interface IssuedLeaf {
+  readonly certificate: x509.X509Certificate;
+  readonly record: CertificateRecord;
+  readonly ca: IssuingCa;
+}
 
-function caPems(ca: IssuingCa): { roots: string; chain: string } {
+/** The CA's PEM texts, encoded once per CA rather than on every reply. */
+const PEMS = new WeakMap<IssuingCa, { roots: string; chain: string; intermediates: string }>();
+
+function caPems(ca: IssuingCa): { roots: string; chain: string; intermediates: string } {
   let pems = PEMS.get(ca);
   if (pems === undefined) {
-    pems = { roots: pemOf(ca.roots), chain: pemOf([ca.intermediate]) };
+    pems = { roots: pemOf(ca.roots), chain: pemOf([ca.intermediate]), intermediates: pemOf(ca.intermediates ?? [ca.intermediate]) };
     PEMS.set(ca, pems);
   }
   return pems;

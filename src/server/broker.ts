@@ -9,11 +9,11 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import * as x509 from '@peculiar/x509';
 import { BrokerError, parseDurationMs, silentLogger, type Clock, type Logger, type RandomSource, type Secret } from '../core/index.js';
-import { metricsConfigSchema, serverConfigSchema, type BrokerConfig } from '../config/index.js';
+import { brokerConfigSchema, loadConfigFile, metricsConfigSchema, serverConfigSchema, type BrokerConfig } from '../config/index.js';
 import { HsmSigner, HsmToken, hsmTokenOptions } from '../hsm/index.js';
 import { PolicyHolder } from '../policy/index.js';
 import { AuditCheckpointer, AuditLog } from '../audit/index.js';
-import { SqliteStore, type Store } from '../store/index.js';
+import type { Store } from '../store/index.js';
 import { BrokerMetrics } from './broker-metrics.js';
 import { BrokerService, type IssuingCa } from './broker-service.js';
 import { BrokerServer } from './grpc-server.js';
@@ -21,10 +21,17 @@ import { TokenIssuer } from '../tokens/index.js';
 import { Decisions } from './decisions.js';
 import { HealthMonitor } from './health-monitor.js';
 import { MetricsListener } from './metrics-listener.js';
+import { openStore } from './open-store.js';
 import { PeerVerifier } from './peer-verifier.js';
+import { RevocationPoller } from './revocation-poller.js';
 import { RotationService } from './rotation-service.js';
 import { TokenService } from './token-service.js';
 import { ServerIdentityRenewer, issueServerIdentity } from './server-identity.js';
+import { CaService } from './ca-service.js';
+import { IntermediateRollover } from './intermediate-rollover.js';
+import { loadIntermediate } from './load-intermediate.js';
+import { RolloverStateFile } from './rollover-state-file.js';
+import { TokenKeyRollover } from './token-key-rollover.js';
 
 /** What {@link startBroker} needs besides the config. */
 export interface BrokerDependencies {
@@ -33,6 +40,11 @@ export interface BrokerDependencies {
   readonly logger?: Logger;
   /** The online token's user PIN, read by the caller from the config's secret source. */
   readonly pin: Secret;
+  /**
+   * The PostgreSQL password, read by the caller from `store.password` (like the PIN); absent for
+   * a SQLite store or a login that needs none.
+   */
+  readonly storePassword?: Secret;
   /** The config file's path: relative paths in it are relative to its folder. */
   readonly configPath: string;
 }
@@ -57,6 +69,19 @@ export interface RunningBroker {
   readonly metricsPort: number | null;
   /** Re-reads the policy (SIGHUP); a bad file keeps the old policy. */
   reloadPolicy(): ReturnType<PolicyHolder['reload']>;
+  /** The intermediates' lifecycle (prepared, active, retiring, retired). */
+  readonly intermediates: IntermediateRollover;
+  /** The token-signing keys' roll-over; null without a tokens section. */
+  readonly tokenKeys: TokenKeyRollover | null;
+  /** GetCaState and the early roll-overs. */
+  readonly ca: CaService;
+  /**
+   * Re-reads `ca.intermediates` and `tokens.nextKey` from the config file (SIGHUP): new
+   * intermediates are prepared and a new next token key published at once. Resolves to how
+   * many were new.
+   * @throws ConfigError/BrokerError when the file or a new key is unusable (nothing changes)
+   */
+  reloadIntermediates(): Promise<number>;
   /** Drains running calls (up to the configured timeout), signs a last checkpoint, closes everything. */
   stop(): Promise<void>;
 }
@@ -107,9 +132,47 @@ export async function startBroker(config: BrokerConfig, dependencies: BrokerDepe
       tokensConfig === undefined || tokenSigner === null
         ? null
         : await TokenIssuer.create({ signer: tokenSigner, issuer: tokensConfig.issuer ?? `spiffe://${policy.current.trustDomain}/credbroker`, random });
-    const ca: IssuingCa = { roots, intermediate, signer, trustDomain: policy.current.trustDomain };
+    const trustDomain = policy.current.trustDomain;
+    const stateStore = new RolloverStateFile(path(caConfig.stateFile));
+    const rolloverState = stateStore.load();
+    // Set once the Watch hub exists: every change of the bundle is pushed to agents.
+    let bundleChanged: () => void = () => undefined;
+    const loadListed = (listed: readonly { key: string; certificate: string }[]): Promise<Awaited<ReturnType<typeof loadIntermediate>>[]> =>
+      Promise.all(listed.map((entry) => loadIntermediate(token, entry.key, path(entry.certificate), roots, trustDomain)));
+    const intermediates = new IntermediateRollover(
+      {
+        intermediates: [{ keyLabel: caConfig.intermediateKey, certificate: intermediate, signer }, ...(await loadListed(caConfig.intermediates))],
+        roots,
+        trustDomain,
+        schedule: { prepareAtFraction: caConfig.prepareAtFraction, activateAtFraction: caConfig.activateAtFraction },
+        maxLeafTtlMs: () => Math.max(policy.current.certificates.maxTtlMs, parseDurationMs(server.certificateTtl)),
+        state: stateStore,
+        loaded: rolloverState,
+        logger,
+        onBundleChanged: () => {
+          bundleChanged();
+        },
+      },
+      clock.now(),
+    );
+    const ca = (): IssuingCa => intermediates.current(clock.now());
+    const nextTokenSigner = tokensConfig?.nextKey === undefined ? null : await HsmSigner.create(token, tokensConfig.nextKey);
+    const tokenKeys =
+      tokensConfig === undefined || tokenIssuer === null
+        ? null
+        : new TokenKeyRollover(
+            {
+              current: { keyLabel: tokensConfig.key, issuer: tokenIssuer },
+              next: nextTokenSigner === null || tokensConfig.nextKey === undefined ? null : { keyLabel: tokensConfig.nextKey, issuer: await TokenIssuer.create({ signer: nextTokenSigner, issuer: tokenIssuer.issuer, random }) },
+              publishForMs: parseDurationMs(tokensConfig.nextKeyPublishFor),
+              state: stateStore,
+              loaded: rolloverState,
+              logger,
+            },
+            clock.now(),
+          );
 
-    const store = await SqliteStore.open(path(storeConfig.path), { clock });
+    const store = await openStore(storeConfig, { clock, logger, resolvePath: path, password: dependencies.storePassword ?? null });
     stack.push(() => store.close());
     const auditLog = new AuditLog();
     const checkpointer = new AuditCheckpointer(store, auditSigner, clock, {
@@ -118,7 +181,7 @@ export async function startBroker(config: BrokerConfig, dependencies: BrokerDepe
     });
 
     const revoked = new Set((await store.transaction((tx) => tx.listRevokedUnexpired(clock.now()))).map((c) => c.serial));
-    const peers = new PeerVerifier(() => ({ roots, intermediates: [intermediate], trustDomain: ca.trustDomain, isRevoked: (serial) => revoked.has(serial) }));
+    const peers = new PeerVerifier(() => ({ roots, intermediates: intermediates.trusted(clock.now()), trustDomain, isRevoked: (serial) => revoked.has(serial) }));
     const decisions = new Decisions({ store, audit: auditLog, policy, clock, logger });
     let service: BrokerService | null = null;
     const onRevoked = (serial: string): void => {
@@ -126,12 +189,20 @@ export async function startBroker(config: BrokerConfig, dependencies: BrokerDepe
       rotation.hub.endSerial(serial);
       service?.forgetCrl();
     };
-    const rotation = new RotationService({ decisions, clock, random, trustDomain: () => ca.trustDomain, onRevoked, observer: metrics });
+    const rotation = new RotationService({ decisions, clock, random, trustDomain: () => trustDomain, onRevoked, observer: metrics });
+    if (storeConfig.kind === 'postgres') {
+      // Other brokers revoke too: learn their revocations within one interval (revocation-poller.ts).
+      const poller = new RevocationPoller({ store, clock, logger, isKnown: (serial) => revoked.has(serial), onRevoked, intervalMs: parseDurationMs(storeConfig.revocationPollInterval) });
+      poller.start();
+      stack.push(() => {
+        poller.stop();
+      });
+    }
     service = new BrokerService({
       store,
       audit: auditLog,
       policy,
-      ca: () => ca,
+      ca,
       clock,
       random,
       logger,
@@ -139,33 +210,50 @@ export async function startBroker(config: BrokerConfig, dependencies: BrokerDepe
       onRevoked,
       onRenewed: (tx, caller, oldSerial, renewed) => rotation.onRenewed(tx, caller, oldSerial, renewed),
       onIssued: (certificate) => {
+        intermediates.noteIssued(certificate.issuerSerial, certificate.notAfter);
         metrics.certificateIssued(certificate);
       },
     });
     const tokens = new TokenService({
       decisions,
       policy,
-      issuer: () => tokenIssuer,
+      issuer: () => tokenKeys?.issuer(clock.now()) ?? null,
       clock,
       onIssued: (issued) => {
+        if (issued.expiresAt !== undefined) tokenKeys?.noteIssued(issued.expiresAt);
         metrics.tokenIssued(issued);
       },
+      ...(tokenKeys === null ? {} : { published: () => tokenKeys.jwks(clock.now()).keys }),
     });
-    metrics.attach({ store, hub: rotation.hub, token, ca: () => ca });
+    metrics.attach({ store, hub: rotation.hub, token, ca, caWarnings: () => (intermediates.warning(clock.now()) === null ? 0 : 1) });
     // Bound before the gRPC port, so that a metrics address in use stops the start before any call is served.
     const metricsListener = metricsConfig.enabled ? await MetricsListener.start({ listen: metricsConfig.listen, source: metrics.registry, logger }) : null;
     if (metricsListener !== null) stack.push(() => metricsListener.close());
 
     const spec = { dnsNames: server.dnsNames, ipAddresses: server.ipAddresses, ttlMs: parseDurationMs(server.certificateTtl) };
-    const initial = await issueServerIdentity(ca, spec, clock.now(), random);
-    const grpcServer = await BrokerServer.start({ service, tokens, rotation, peers, identity: initial.identity, clock, listen: server.listen, enrollRateLimit: server.enrollRateLimit, logger, observer: metrics });
+    const initial = await issueServerIdentity(ca(), spec, clock.now(), random);
+    const caService = new CaService({ decisions, intermediates, tokenKeys, clock });
+    const grpcServer = await BrokerServer.start({ service, tokens, rotation, peers, identity: initial.identity, clock, listen: server.listen, enrollRateLimit: server.enrollRateLimit, logger, observer: metrics, ca: caService });
     stack.push(() => grpcServer.stop(parseDurationMs(server.drainTimeout)));
-    const renewer = new ServerIdentityRenewer(initial, (now) => issueServerIdentity(ca, spec, now, random), (next) => {
+    const renewer = new ServerIdentityRenewer(initial, (now) => issueServerIdentity(ca(), spec, now, random), (next) => {
       grpcServer.updateIdentity(next.identity);
     }, clock, logger);
     renewer.start();
     stack.push(() => {
       renewer.stop();
+    });
+    bundleChanged = (): void => {
+      // The listener offers the new CA list at once; agents hear of it on their Watch streams.
+      grpcServer.updateIdentity({ ...renewer.current.identity, clientCaPem: caCertificatesPem(ca()) });
+      rotation.trustBundleChanged();
+    };
+    const rolloverTimer = setInterval(() => {
+      intermediates.tick(clock.now());
+      tokenKeys?.tick(clock.now());
+    }, parseDurationMs(caConfig.rolloverCheckInterval));
+    rolloverTimer.unref();
+    stack.push(() => {
+      clearInterval(rolloverTimer);
     });
     const health = new HealthMonitor({
       token,
@@ -174,7 +262,7 @@ export async function startBroker(config: BrokerConfig, dependencies: BrokerDepe
         { label: auditConfig.key, signer: auditSigner },
         ...(tokensConfig === undefined || tokenSigner === null ? [] : [{ label: tokensConfig.key, signer: tokenSigner }]),
       ],
-      intermediateNotAfter: () => ca.intermediate.notAfter,
+      intermediateNotAfter: () => ca().intermediate.notAfter,
       clock,
       random,
       logger,
@@ -208,16 +296,32 @@ export async function startBroker(config: BrokerConfig, dependencies: BrokerDepe
       checkpointer,
       health,
       token,
-      trustDomain: ca.trustDomain,
+      trustDomain,
       metrics,
       metricsPort: metricsListener?.port ?? null,
       reloadPolicy: () => policy.reload(),
+      intermediates,
+      tokenKeys,
+      ca: caService,
+      reloadIntermediates: async () => {
+        const reloaded = loadConfigFile(dependencies.configPath, brokerConfigSchema);
+        const added = intermediates.add(await loadListed(reloaded.ca?.intermediates ?? []), clock.now());
+        const nextKey = reloaded.tokens?.nextKey;
+        if (tokenKeys === null || tokenIssuer === null || nextKey === undefined) return added;
+        const nextIssuer = await TokenIssuer.create({ signer: await HsmSigner.create(token, nextKey), issuer: tokenIssuer.issuer, random });
+        return added + (tokenKeys.setNext({ keyLabel: nextKey, issuer: nextIssuer }, clock.now()) ? 1 : 0);
+      },
       stop: unwind,
     };
   } catch (error) {
     await unwind();
     throw error;
   }
+}
+
+/** Roots and every published intermediate (PEM): the client CAs the listener names. */
+function caCertificatesPem(ca: IssuingCa): string {
+  return [...ca.roots, ...(ca.intermediates ?? [ca.intermediate])].map((c) => `${c.toString('pem')}\n`).join('');
 }
 
 /** The trust domain an intermediate is constrained to: the host of its SPIFFE ID SAN. */

@@ -113,8 +113,12 @@ export class Decisions {
 /** Longest caller-supplied text an audit entry keeps, in characters. */
 export const MAX_AUDITED_TEXT = 512;
 
-/** `text`, cut to {@link MAX_AUDITED_TEXT} characters with a note of the rest. */
-function clip(text: string): string {
+/**
+ * `text`, cut to {@link MAX_AUDITED_TEXT} characters with a note of the rest, NUL characters
+ * written as `\0` (PostgreSQL text cannot hold them; the entry must be storable in every store).
+ */
+function clip(raw: string): string {
+  const text = raw.includes('\u0000') ? raw.replaceAll('\u0000', '\\0') : raw;
   if (text.length <= MAX_AUDITED_TEXT) return text;
   // Never split a surrogate pair: the store refuses lone surrogates.
   const head = Array.from(text.slice(0, MAX_AUDITED_TEXT + 1)).join('').slice(0, MAX_AUDITED_TEXT).replace(/[\uD800-\uDBFF]$/, '');

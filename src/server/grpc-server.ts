@@ -20,6 +20,7 @@ import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-
 import { BrokerError, silentLogger, type Clock, type Logger } from '../core/index.js';
 import { PROTO_DIR, PROTO_FILES, loadBrokerApi } from '../agent/index.js';
 import type { BrokerService, Caller } from './broker-service.js';
+import type { CaService } from './ca-service.js';
 import { REQUEST_ID_HEADER, toServiceError } from './grpc-status.js';
 import { withProtoComments } from './proto-comments.js';
 import { RateLimiter, sourceAddress, type RateLimit } from './rate-limiter.js';
@@ -145,6 +146,8 @@ export interface BrokerServerOptions {
   readonly logger?: Logger;
   /** Told of each call's outcome and latency (metrics); default none. */
   readonly observer?: RpcObserver;
+  /** GetCaState, RollIntermediate, RollTokenKey; absent: those calls answer UNIMPLEMENTED. */
+  readonly ca?: CaService;
 }
 
 /**
@@ -187,6 +190,7 @@ export class BrokerServer {
     const v1 = ((grpcObject.credbroker as grpc.GrpcObject).v1 as grpc.GrpcObject);
     const serviceOf = (name: string): grpc.ServiceDefinition => tolerantDeserializers((v1[name] as grpc.ServiceClientConstructor).service);
     const { service, peers, clock, tokens, rotation } = options;
+    const ca = options.ca;
     const enrollLimiter = new RateLimiter(options.enrollRateLimit, clock);
     const observer = options.observer ?? null;
 
@@ -301,6 +305,13 @@ export class BrokerServer {
         true,
       ),
       ReloadPolicy: wrap('ReloadPolicy', (caller) => service.reloadPolicy(caller), true),
+      ...(ca === undefined
+        ? {}
+        : {
+            GetCaState: wrap('GetCaState', (caller) => ca.getCaState(caller), true),
+            RollIntermediate: wrap('RollIntermediate', (caller) => ca.rollIntermediate(caller), true),
+            RollTokenKey: wrap('RollTokenKey', (caller) => ca.rollTokenKey(caller), true),
+          }),
     });
     server.addService(serviceOf('Tokens'), {
       IssueToken: wrap(

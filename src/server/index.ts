@@ -10,3 +10,5 @@ export * from './rotation-coverage.js';
 export * from './peer-verifier.js';
 export * from './server-identity.js';
 export * from './rate-limiter.js';
+export * from './open-store.js';
+export * from './revocation-poller.js';

@@ -85,18 +85,28 @@ export class PeerVerifier {
     } catch {
       throw unauthenticated('peer.malformed', 'the client certificate cannot be parsed');
     }
-    const issuer = trust.intermediates.find((candidate) => candidate.subject === leaf.issuer);
-    if (issuer === undefined) {
+    // During a roll-over several intermediates are trusted (active, prepared, retiring), and they
+    // may share a subject name: each candidate is tried, the signature decides.
+    const issuers = trust.intermediates.filter((candidate) => candidate.subject === leaf.issuer);
+    if (issuers.length === 0) {
       throw unauthenticated('peer.unknown_ca', 'the client certificate was not issued by this broker\'s CA');
     }
     // Verified at the certificate's own notBefore: expiry is checked per call above, so a cached
     // verification stays right as time passes.
     const at = new Date(Math.max(leaf.notBefore.getTime(), Math.min(now.getTime(), leaf.notAfter.getTime())));
-    try {
-      const root = trust.roots.find((candidate) => candidate.subject === issuer.issuer);
-      await verifyChain(root === undefined ? [leaf, issuer] : [leaf, issuer, root], trust.roots, at, { purpose: 'clientAuth' });
-    } catch (error) {
-      const reason = error instanceof BrokerError ? error.publicMessage : 'chain verification failed';
+    let failure: unknown = null;
+    for (const issuer of issuers) {
+      try {
+        const root = trust.roots.find((candidate) => candidate.subject === issuer.issuer);
+        await verifyChain(root === undefined ? [leaf, issuer] : [leaf, issuer, root], trust.roots, at, { purpose: 'clientAuth' });
+        failure = null;
+        break;
+      } catch (error) {
+        failure = error;
+      }
+    }
+    if (failure !== null) {
+      const reason = failure instanceof BrokerError ? failure.publicMessage : 'chain verification failed';
       throw unauthenticated('peer.untrusted', `the client certificate does not chain to this broker's CA: ${reason}`);
     }
     let spiffeId: string;

@@ -6,6 +6,7 @@
  */
 import { BrokerError, type Clock } from '../core/index.js';
 import { checkTokenRequest, clampTtl, type PolicyHolder } from '../policy/index.js';
+import type { JWK } from 'jose';
 import { jwksJson, jwksOf, type TokenIssuer } from '../tokens/index.js';
 import { requirePeer, type Caller, type Decisions } from './decisions.js';
 
@@ -24,6 +25,8 @@ export interface IssuedTokenFacts {
   readonly bound: boolean;
   /** `exp − iat`, in seconds. */
   readonly ttlSeconds: number;
+  /** `exp` (set by TokenService). */
+  readonly expiresAt?: Date;
 }
 
 /** Most scopes one request may name (policy grants far fewer). */
@@ -36,12 +39,23 @@ export class TokenService {
   readonly #issuer: () => TokenIssuer | null;
   readonly #clock: Clock;
   readonly #onIssued: (token: IssuedTokenFacts) => void;
+  readonly #published: (() => readonly JWK[]) | null;
 
   /**
    * @param options.issuer the current token issuer, or null when the broker has no token-signing key configured
    * @param options.onIssued called after each issued token's audit entry committed (metrics); must not throw
+   * @param options.published the keys GetJwks lists (during a key roll-over also the next and the
+   *   retiring one); default: the current issuer's key only
    */
-  constructor(options: { decisions: Decisions; policy: PolicyHolder; issuer: () => TokenIssuer | null; clock: Clock; onIssued?: (token: IssuedTokenFacts) => void }) {
+  constructor(options: {
+    decisions: Decisions;
+    policy: PolicyHolder;
+    issuer: () => TokenIssuer | null;
+    clock: Clock;
+    onIssued?: (token: IssuedTokenFacts) => void;
+    published?: () => readonly JWK[];
+  }) {
+    this.#published = options.published ?? null;
     this.#decisions = options.decisions;
     this.#policy = options.policy;
     this.#issuer = options.issuer;
@@ -87,15 +101,15 @@ export class TokenService {
           certificateSerial: peer.serial,
         });
       });
-      this.#onIssued({ audience: request.audience, bound, ttlSeconds: (token.expiresAt.getTime() - token.issuedAt.getTime()) / 1000 });
+      this.#onIssued({ audience: request.audience, bound, ttlSeconds: (token.expiresAt.getTime() - token.issuedAt.getTime()) / 1000, expiresAt: token.expiresAt });
       return { token: token.token, tokenId: token.jti, expiresAtUnix: Math.floor(token.expiresAt.getTime() / 1000), bound, requestId: caller.requestId };
     });
   }
 
-  /** GetJwks: the public keys that verify tokens. */
+  /** GetJwks: the public keys that verify tokens (the next key too, before it signs anything). */
   jwks(): { jwksJson: string; currentKid: string } {
     const issuer = this.#issuer();
     if (issuer === null) return { jwksJson: '{"keys":[]}', currentKid: '' };
-    return { jwksJson: jwksJson(jwksOf([issuer.jwk])), currentKid: issuer.kid };
+    return { jwksJson: jwksJson(jwksOf(this.#published === null ? [issuer.jwk] : [...this.#published()])), currentKid: issuer.kid };
   }
 }

@@ -81,11 +81,23 @@ export interface E2eBroker {
   close(): Promise<void>;
 }
 
+/** Options of {@link startE2eBroker} for CA roll-over tests (test/e2e/ca-rollover.test.ts). */
+export interface CaRolloverOptions {
+  /** The initial ceremony's time (default now): the root and the first intermediate start then. */
+  readonly ceremonyAt?: Date;
+  /** The first intermediate's validity (default 20d). */
+  readonly intermediateValidity?: string;
+  /** `tokens.nextKeyPublishFor` (default the broker's). */
+  readonly nextKeyPublishFor?: string;
+}
+
 /**
  * Starts a broker on a fresh CA (new tokens and keys on the run's SoftHSM).
  * @param options.metricsListen the metrics listener's address (default 127.0.0.1:0)
+ * @param options.store the config's `store` section as a YAML flow mapping (default
+ *   `{ path: broker.db }`), with `storePassword` the PostgreSQL password it names the source of
  */
-export async function startE2eBroker(options: { enrollBurst?: number; logger?: Logger; metricsListen?: string; keepDir?: boolean } = {}): Promise<E2eBroker> {
+export async function startE2eBroker(options: { enrollBurst?: number; logger?: Logger; metricsListen?: string; keepDir?: boolean; store?: string; storePassword?: Secret } & CaRolloverOptions = {}): Promise<E2eBroker> {
   softHsmDir();
   const dir = mkdtempSync(join(tmpdir(), 'credbroker-e2e-'));
   const suffix = randomBytes(3).toString('hex');
@@ -103,13 +115,14 @@ root:
   certificate: { subject: "CN=e2e root", validity: 30d, path: root.pem }
 online:
   token: { label: e2e-online-${suffix}, initialize: true, pin: { file: online.pin }, soPin: { file: online-so.pin } }
-  intermediate: { key: { label: intermediate, type: P-256 }, subject: "CN=e2e intermediate", validity: 20d, output: intermediate.pem }
+  intermediate: { key: { label: intermediate, type: P-256 }, subject: "CN=e2e intermediate", validity: ${options.intermediateValidity ?? '20d'}, output: intermediate.pem }
   tokenSigning: { label: token-signing, type: P-256, publicKey: token-signing-key.pem }
   audit: { label: audit, type: P-256, publicKey: audit-key.pem }
 transcript: transcript.jsonl
 `,
   );
-  await runCeremony(plan, { outDir: dir }, { clock: { now: () => new Date() }, random: systemRandom, print: () => undefined });
+  const ceremonyAt = options.ceremonyAt;
+  await runCeremony(plan, { outDir: dir }, { clock: { now: () => ceremonyAt ?? new Date() }, random: systemRandom, print: () => undefined });
   writeFileSync(join(dir, 'policy.yaml'), POLICY);
   const configPath = join(dir, 'broker.yaml');
   writeFileSync(
@@ -125,10 +138,10 @@ ca:
 server:
   listen: 127.0.0.1:0
   enrollRateLimit: { burst: ${options.enrollBurst ?? 1000}, perMinute: 60 }
-store: { path: broker.db }
+store: ${options.store ?? '{ path: broker.db }'}
 policy: policy.yaml
 audit: { key: audit, checkpointEveryEntries: 50 }
-tokens: { key: token-signing }
+tokens: { key: token-signing${options.nextKeyPublishFor === undefined ? '' : `, nextKeyPublishFor: ${options.nextKeyPublishFor}`} }
 metrics: { listen: "${options.metricsListen ?? '127.0.0.1:0'}" }
 `,
   );
@@ -137,7 +150,14 @@ metrics: { listen: "${options.metricsListen ?? '127.0.0.1:0'}" }
   const pin = Secret.from(readFileSync(join(dir, 'online.pin'), 'utf8').trim());
   let broker: RunningBroker;
   try {
-    broker = await startBroker(config, { clock, random: systemRandom, pin, configPath, ...(options.logger === undefined ? {} : { logger: options.logger }) });
+    broker = await startBroker(config, {
+      clock,
+      random: systemRandom,
+      pin,
+      configPath,
+      ...(options.logger === undefined ? {} : { logger: options.logger }),
+      ...(options.storePassword === undefined ? {} : { storePassword: options.storePassword }),
+    });
   } catch (error) {
     rmSync(dir, { recursive: true, force: true });
     throw error;

@@ -81,6 +81,23 @@ describe('server/peer-verifier', () => {
     expect((await catchBrokerError(both.verify(await leafOf(other, 'spiffe://payments.test/db', random), NOW))).code).to.equal('peer.trust_domain');
   });
 
+  it('during a roll-over accepts leaves of every trusted intermediate, also when they share a subject name', async () => {
+    const rootSigner = await SoftwareSigner.generate('P-256');
+    const root = await createRootCertificate({ signer: rootSigner, subject: 'CN=roll root', notBefore: new Date(NOW.getTime() - HOUR_MS), notAfter: new Date(NOW.getTime() + 100 * HOUR_MS), random });
+    const make = async (): Promise<{ intermediate: x509.X509Certificate; signer: SoftwareSigner }> => {
+      const signer = await SoftwareSigner.generate('P-256');
+      const intermediate = await createIntermediateCertificate({ issuerSigner: rootSigner, issuerCertificate: root, publicKey: signer.publicKey, subject: 'CN=roll intermediate', trustDomain: 'e2e.test', notBefore: new Date(NOW.getTime() - HOUR_MS), notAfter: new Date(NOW.getTime() + 50 * HOUR_MS), random });
+      return { intermediate, signer };
+    };
+    const [old, next] = [await make(), await make()];
+    const rolling = new PeerVerifier(() => ({ ...trust, roots: [root], intermediates: [next.intermediate, old.intermediate] }));
+    expect((await rolling.verify(await leafOf(old, 'spiffe://e2e.test/pipeline/blur', random), NOW)).spiffeId).to.equal('spiffe://e2e.test/pipeline/blur');
+    expect((await rolling.verify(await leafOf(next, 'spiffe://e2e.test/pipeline/blur', random), NOW)).spiffeId).to.equal('spiffe://e2e.test/pipeline/blur');
+    // Once the old one is retired, its leaves are refused.
+    const retired = new PeerVerifier(() => ({ ...trust, roots: [root], intermediates: [next.intermediate] }));
+    expect((await catchBrokerError(retired.verify(await leafOf(old, 'spiffe://e2e.test/pipeline/blur', random), NOW))).code).to.equal('peer.untrusted');
+  });
+
   it('refuses garbage', async () => {
     expect((await catchBrokerError(verifier.verify(new Uint8Array([0x30, 0x03, 0x02, 0x01, 0x00]), NOW))).code).to.equal('peer.malformed');
   });
