@@ -20,12 +20,12 @@ export function formatTable(headers: readonly string[], rows: readonly (readonly
 }
 
 /**
- * A reader that went away (`credbroker report | head`) is not an error of ours: stop quietly with
- * status 0 instead of crashing on EPIPE.
+ * A reader that went away (`credbroker report | head`) is not an error of ours: the rest of the
+ * output is dropped instead of crashing on EPIPE, and a long-running command (`serve`, `agent`)
+ * keeps running.
  */
 process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-  if (error.code === 'EPIPE') process.exit(0);
-  throw error;
+  if (error.code !== 'EPIPE') throw error;
 });
 
 /** Output to the process's stdout and stderr. */
