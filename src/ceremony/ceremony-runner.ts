@@ -17,7 +17,7 @@ import * as x509 from '@peculiar/x509';
 import { BrokerError, Secret, silentLogger, type Clock, type Logger, type RandomSource } from '../core/index.js';
 import { readSecret, type PromptIo, type SecretSource } from '../config/index.js';
 import { HsmSigner, HsmToken, initToken, listTokens, type HsmKeyInfo } from '../hsm/index.js';
-import { buildCrl, createIntermediateCertificate, createRootCertificate, verifyChain } from '../pki/index.js';
+import { buildCrl, createCrossCertificate, createIntermediateCertificate, createRootCertificate, verifyChain } from '../pki/index.js';
 import { mkdir } from 'node:fs/promises';
 import { writeNewFile } from './exclusive-file.js';
 import { loadCeremonyPlan, type CeremonyPlan, type PlannedKey } from './plan.js';
@@ -91,6 +91,12 @@ export function describeSteps(plan: CeremonyPlan): string[] {
       ? `self-sign the root certificate "${root.certificate.subject}" valid ${Math.round(root.certificate.validityMs / 86_400_000)} days -> ${root.certificate.path}`
       : `use the root certificate ${root.certificate.path}`,
   );
+  const renewal = plan.rootRenewal;
+  if (renewal !== undefined) {
+    steps.push(`generate ${renewal.key.keyType} new root key "${renewal.key.label}" on "${root.tokenLabel}"`);
+    steps.push(`self-sign the new root certificate (the old root's subject) valid ${Math.round(renewal.validityMs / 86_400_000)} days -> ${renewal.certificate}`);
+    steps.push(`cross-sign: the new root's key by the old root -> ${renewal.newSignedByOld}; the old root's key by the new root -> ${renewal.oldSignedByNew}`);
+  }
   if (online !== undefined) {
     steps.push(online.initialize ? `initialise online token "${online.tokenLabel}" with generated PINs (written to new 0600 files)` : `log in to online token "${online.tokenLabel}"`);
     if (online.intermediate !== undefined) {
@@ -213,6 +219,7 @@ class CeremonyRun {
       print(`  quorum met: shares of ${plan.root.officers.map((o) => o.name).join(', ')} combine to the root PIN`);
       this.#root = await this.#open(plan.root.tokenLabel, this.#rootPin);
       await this.#checkKey(this.#root, plan.root.key, plan.root.key.create);
+      if (plan.rootRenewal !== undefined) await this.#checkKey(this.#root, plan.rootRenewal.key, true);
     }
     if (plan.online !== undefined && !plan.online.initialize) {
       this.#onlinePin = await this.#readSecret(plan.online.pin, 'online token user PIN');
@@ -318,6 +325,8 @@ class CeremonyRun {
     await transcript.append('certificate', { role: 'root', created: plan.root.certificate.create, ...describeCertificate(rootCertificate), path: plan.root.certificate.path });
     this.#done(`root certificate ${fingerprint(rootCertificate).slice(0, 16)}… valid until ${rootCertificate.notAfter.toISOString()}`);
 
+    if (plan.rootRenewal !== undefined) await this.#renewRoot(root, rootSigner, rootCertificate, plan.rootRenewal);
+
     // Online token and its keys.
     const online = plan.online;
     let intermediateCertificate: x509.X509Certificate | null = null;
@@ -409,6 +418,45 @@ class CeremonyRun {
     await transcript.append('chain-verified', { chain: [intermediateCertificate, rootCertificate].filter((c) => c !== null).map(fingerprint) });
     await this.#signTranscript();
     this.#done(`chain verified; transcript signed with root key "${plan.root.key.label}"`);
+  }
+
+  /**
+   * A new root key and certificate beside the old root, and the two cross certificates, each
+   * checked as peers of either root will check them before the transcript records it.
+   */
+  async #renewRoot(root: HsmToken, oldSigner: HsmSigner, oldRoot: x509.X509Certificate, renewal: NonNullable<CeremonyPlan['rootRenewal']>): Promise<void> {
+    const transcript = this.#requireTranscript();
+    const { clock, random } = this.#context;
+    const now = clock.now();
+    this.#begin();
+    const info = await root.generateKeyPair({ label: renewal.key.label, keyType: renewal.key.keyType });
+    await this.#recordKey(root, info, 'new root', true);
+    const newSigner = await HsmSigner.create(root, renewal.key.label, renewal.key.keyType);
+
+    this.#begin();
+    const newRoot = await createRootCertificate({ signer: newSigner, subject: oldRoot.subject, notBefore: now, notAfter: new Date(now.getTime() + renewal.validityMs), random });
+    if (!Buffer.from(newRoot.subjectName.toArrayBuffer()).equals(Buffer.from(oldRoot.subjectName.toArrayBuffer()))) {
+      throw new BrokerError('conflict', { code: 'ceremony.root_subject', publicMessage: `the old root's subject ${oldRoot.subject} does not re-encode byte for byte; it cannot be renewed under the same name` });
+    }
+    await this.#writeCertificate(renewal.certificate, newRoot, 'new root certificate');
+    await transcript.append('certificate', { role: 'new root', created: true, ...describeCertificate(newRoot), path: renewal.certificate });
+    this.#done(`new root certificate ${fingerprint(newRoot).slice(0, 16)}… valid until ${newRoot.notAfter.toISOString()}`);
+
+    this.#begin();
+    // Both cross certificates end with the old root: no chain through them outlives it.
+    const notAfter = new Date(Math.min(oldRoot.notAfter.getTime(), newRoot.notAfter.getTime()));
+    const newByOld = await createCrossCertificate({ issuerSigner: oldSigner, issuerCertificate: oldRoot, subjectCertificate: newRoot, notBefore: now, notAfter, random });
+    const oldByNew = await createCrossCertificate({ issuerSigner: newSigner, issuerCertificate: newRoot, subjectCertificate: oldRoot, notBefore: now, notAfter, random });
+    await verifyChain([newRoot, newByOld, oldRoot], [oldRoot], now);
+    await verifyChain([oldRoot, oldByNew, newRoot], [newRoot], now);
+    for (const [role, certificate, path] of [
+      ['cross: new root by old', newByOld, renewal.newSignedByOld],
+      ['cross: old root by new', oldByNew, renewal.oldSignedByNew],
+    ] as const) {
+      await this.#writeCertificate(path, certificate, `${role} certificate`);
+      await transcript.append('certificate', { role, created: true, ...describeCertificate(certificate), path });
+    }
+    this.#done(`cross certificates ${fingerprint(newByOld).slice(0, 16)}… (new by old) and ${fingerprint(oldByNew).slice(0, 16)}… (old by new) valid until ${notAfter.toISOString()}`);
   }
 
   async close(): Promise<void> {

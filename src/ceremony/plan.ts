@@ -105,6 +105,26 @@ export const ceremonyPlanSchema = z.strictObject({
       audit: keySpec.extend({ publicKey: path.optional() }).optional(),
     })
     .optional(),
+  /**
+   * Root renewal: a new root key on the root token, its self-signed certificate (the old root's
+   * subject, so cross certificates are self-issued and fit pathLenConstraint 1) and two cross
+   * certificates, so that peers trusting either root accept chains through the other. Needs an
+   * existing root (root.key.create false).
+   */
+  rootRenewal: z
+    .strictObject({
+      /** The new root key: a new label on the root token, generated non-extractable. */
+      key: keySpec,
+      /** The new root's validity, e.g. 3650d. */
+      validity: duration,
+      /** The new self-signed root certificate; written, must not exist. */
+      certificate: path,
+      /** The new root's name and key, issued by the old root (for peers trusting only the old root); written. */
+      newSignedByOld: path,
+      /** The old root's name and key, issued by the new root (for peers trusting only the new root); written. */
+      oldSignedByNew: path,
+    })
+    .optional(),
   crl: z
     .strictObject({
       /** CRL number; default: the previous CRL's number + 1, or 1. */
@@ -157,6 +177,9 @@ export interface CeremonyPlan {
         readonly tokenSigning: (PlannedKey & { readonly publicKeyOutput: string | undefined }) | undefined;
         readonly audit: (PlannedKey & { readonly publicKeyOutput: string | undefined }) | undefined;
       }
+    | undefined;
+  readonly rootRenewal:
+    | { readonly key: PlannedKey; readonly validityMs: number; readonly certificate: string; readonly newSignedByOld: string; readonly oldSignedByNew: string }
     | undefined;
   readonly crl: { readonly number: bigint; readonly nextUpdateMs: number; readonly output: string } | undefined;
   readonly transcript: string;
@@ -271,6 +294,18 @@ export function loadCeremonyPlan(planPath: string, outDir: string | undefined, n
     seen.add(key.label);
   }
 
+  // Root renewal: a new key beside the existing root's.
+  let rootRenewal: CeremonyPlan['rootRenewal'];
+  if (input.rootRenewal !== undefined) {
+    const renewal = input.rootRenewal;
+    if (root.key.create) problem('rootRenewal', 'a root renewal cross-signs with an existing root: set root.key.create to false and name the old root\'s key and certificate');
+    if (renewal.key.label === root.key.label) problem('rootRenewal.key.label', `the new root key needs a new label, not the old root's "${root.key.label}"`);
+    const validityMs = parseDurationMs(renewal.validity);
+    if (validityMs > MAX_ROOT_VALIDITY_MS) problem('rootRenewal.validity', 'a root may be valid for at most 30 years (10950d)');
+    if (online?.intermediate !== undefined) problem('online.intermediate', 'a root renewal signs no intermediate: run a ceremony with the new root (root.key: the new label) for the intermediate under it');
+    rootRenewal = { key: plannedKey(renewal.key), validityMs, certificate: abs(renewal.certificate), newSignedByOld: abs(renewal.newSignedByOld), oldSignedByNew: abs(renewal.oldSignedByNew) };
+  }
+
   // CRL number.
   let crl: CeremonyPlan['crl'];
   if (input.crl !== undefined) {
@@ -294,6 +329,9 @@ export function loadCeremonyPlan(planPath: string, outDir: string | undefined, n
   if (certificate?.create === true) outputs.push(['root.certificate.path', certificatePath]);
   if (intermediate !== undefined) outputs.push(['online.intermediate.output', intermediate.output]);
   if (crl !== undefined) outputs.push(['crl.output', crl.output]);
+  if (rootRenewal !== undefined) {
+    outputs.push(['rootRenewal.certificate', rootRenewal.certificate], ['rootRenewal.newSignedByOld', rootRenewal.newSignedByOld], ['rootRenewal.oldSignedByNew', rootRenewal.oldSignedByNew]);
+  }
   if (root.token.initialize) {
     root.officers.forEach((o, index) => {
       if ('file' in o.share) outputs.push([`root.officers[${index}].share`, o.share.file]);
@@ -343,6 +381,7 @@ export function loadCeremonyPlan(planPath: string, outDir: string | undefined, n
             tokenSigning: online.tokenSigning === undefined ? undefined : { ...plannedKey(online.tokenSigning), publicKeyOutput: online.tokenSigning.publicKey === undefined ? undefined : abs(online.tokenSigning.publicKey) },
             audit: online.audit === undefined ? undefined : { ...plannedKey(online.audit), publicKeyOutput: online.audit.publicKey === undefined ? undefined : abs(online.audit.publicKey) },
           },
+    rootRenewal,
     crl,
     transcript: abs(input.transcript),
   });

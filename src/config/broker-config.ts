@@ -26,6 +26,13 @@ export const caConfigSchema = z.strictObject({
   /** Root certificates (PEM files) peers trust. */
   roots: z.array(z.string().min(1)).min(1),
   /**
+   * Cross certificates of a root renewal (PEM files written by the ceremony's `rootRenewal`):
+   * sent after the intermediate in every chain the broker returns or presents, and in the trust
+   * bundle's intermediates, so that a peer trusting only the old root accepts leaves under the
+   * new one and the other way round. Default none.
+   */
+  crossCertificates: z.array(z.string().min(1)).max(8).default([]),
+  /**
    * Further intermediates of this CA, oldest first: the next ones made by a ceremony (key on the
    * online token, certificate signed by a root). Each is published in the trust bundle at once
    * (prepared) and activated at `activateAtFraction` of the active one's life. SIGHUP re-reads

@@ -7,6 +7,7 @@ export * from './spiffe-id.js';
 export * from './serial-number.js';
 export * from './validity.js';
 export * from './root-certificate.js';
+export * from './cross-certificate.js';
 export * from './intermediate-certificate.js';
 export * from './leaf-profile.js';
 export * from './leaf-certificate.js';

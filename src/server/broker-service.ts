@@ -31,6 +31,12 @@ export interface IssuingCa {
    * issuing one only.
    */
   readonly intermediates?: readonly x509.X509Certificate[];
+  /**
+   * Cross certificates between the old and the new root during a root renewal: those that
+   * certify the key that signed `intermediate` follow it in every chain, all of them are in the
+   * bundle's intermediates. Default none.
+   */
+  readonly crossCertificates?: readonly x509.X509Certificate[];
 }
 
 /** A certificate as returned to its holder. */
@@ -462,7 +468,7 @@ const PEMS = new WeakMap<IssuingCa, { roots: string; chain: string; intermediate
 function caPems(ca: IssuingCa): { roots: string; chain: string; intermediates: string } {
   let pems = PEMS.get(ca);
   if (pems === undefined) {
-    pems = { roots: pemOf(ca.roots), chain: pemOf([ca.intermediate]), intermediates: pemOf(ca.intermediates ?? [ca.intermediate]) };
+    pems = { roots: pemOf(ca.roots), chain: pemOf(chainOf(ca)), intermediates: pemOf([...(ca.intermediates ?? [ca.intermediate]), ...(ca.crossCertificates ?? [])]) };
     PEMS.set(ca, pems);
   }
   return pems;
@@ -470,4 +476,16 @@ function caPems(ca: IssuingCa): { roots: string; chain: string; intermediates: s
 
 function pemOf(certificates: readonly x509.X509Certificate[]): string {
   return certificates.map((c) => `${c.toString('pem')}\n`).join('');
+}
+
+/**
+ * The issuing intermediate and the cross certificates of the key that signed it: a peer that
+ * trusts the other root reaches it through them (root renewal).
+ */
+export function chainOf(ca: IssuingCa): x509.X509Certificate[] {
+  const issuerKeyId = ca.intermediate.getExtension(x509.AuthorityKeyIdentifierExtension)?.keyId;
+  const crosses = (ca.crossCertificates ?? []).filter(
+    (cross) => cross.subject === ca.intermediate.issuer && issuerKeyId !== undefined && cross.getExtension(x509.SubjectKeyIdentifierExtension)?.keyId === issuerKeyId,
+  );
+  return [ca.intermediate, ...crosses];
 }

@@ -106,6 +106,7 @@ export async function startBroker(config: BrokerConfig, dependencies: BrokerDepe
 
   const policy = PolicyHolder.load(path(policyPath));
   const roots = caConfig.roots.map((file) => new x509.X509Certificate(readFileSync(path(file))));
+  const crossCertificates = caConfig.crossCertificates.map((file) => new x509.X509Certificate(readFileSync(path(file))));
   const intermediate = new x509.X509Certificate(readFileSync(path(caConfig.intermediateCertificate)));
   if (policy.current.trustDomain !== trustDomainOf(intermediate)) {
     throw new BrokerError('invalid', {
@@ -143,6 +144,7 @@ export async function startBroker(config: BrokerConfig, dependencies: BrokerDepe
       {
         intermediates: [{ keyLabel: caConfig.intermediateKey, certificate: intermediate, signer }, ...(await loadListed(caConfig.intermediates))],
         roots,
+        crossCertificates,
         trustDomain,
         schedule: { prepareAtFraction: caConfig.prepareAtFraction, activateAtFraction: caConfig.activateAtFraction },
         maxLeafTtlMs: () => Math.max(policy.current.certificates.maxTtlMs, parseDurationMs(server.certificateTtl)),

@@ -61,6 +61,8 @@ export interface IntermediateRolloverOptions {
   /** Every intermediate configured, oldest first (the config's `intermediateCertificate` first). */
   readonly intermediates: readonly CaIntermediate[];
   readonly roots: readonly x509.X509Certificate[];
+  /** Cross certificates between the roots during a root renewal (see {@link IssuingCa}). Default none. */
+  readonly crossCertificates?: readonly x509.X509Certificate[];
   readonly trustDomain: string;
   readonly schedule?: RolloverSchedule;
   /**
@@ -91,6 +93,7 @@ interface Entry extends CaIntermediate {
 export class IntermediateRollover {
   readonly #entries: Entry[] = [];
   readonly #roots: readonly x509.X509Certificate[];
+  readonly #crossCertificates: readonly x509.X509Certificate[];
   readonly #trustDomain: string;
   readonly #schedule: RolloverSchedule;
   readonly #maxLeafTtlMs: () => number;
@@ -107,6 +110,7 @@ export class IntermediateRollover {
    */
   constructor(options: IntermediateRolloverOptions, now: Date) {
     this.#roots = options.roots;
+    this.#crossCertificates = options.crossCertificates ?? [];
     this.#trustDomain = options.trustDomain;
     this.#schedule = options.schedule ?? DEFAULT_ROLLOVER_SCHEDULE;
     this.#maxLeafTtlMs = options.maxLeafTtlMs;
@@ -324,6 +328,7 @@ export class IntermediateRollover {
       signer: active.signer,
       trustDomain: this.#trustDomain,
       intermediates: Object.freeze([active.certificate, ...published.map((e) => e.certificate)]),
+      crossCertificates: this.#crossCertificates,
     });
     return this.#ca;
   }

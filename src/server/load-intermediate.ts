@@ -29,12 +29,20 @@ export async function loadIntermediate(token: HsmToken, keyLabel: string, path: 
   if (trustDomainOfIntermediate(certificate) !== trustDomain) {
     throw invalid('config.trust_domain', `the intermediate ${path} is of trust domain "${trustDomainOfIntermediate(certificate)}", not the policy's ${trustDomain}`);
   }
-  const root = roots.find((candidate) => candidate.subject === certificate.issuer);
-  try {
-    if (root === undefined) throw new Error('no configured root has its issuer name');
-    await verifyChain([certificate, root], roots, certificate.notBefore);
-  } catch (error) {
-    throw invalid('config.intermediate_root', `the intermediate ${path} does not chain to a configured root: ${error instanceof BrokerError ? error.publicMessage : (error as Error).message}`);
+  // A renewed root keeps its predecessor's name: every root of the issuer's name is tried.
+  const named = roots.filter((candidate) => candidate.subject === certificate.issuer);
+  let failure: unknown = named.length === 0 ? new Error('no configured root has its issuer name') : null;
+  for (const root of named) {
+    try {
+      await verifyChain([certificate, root], roots, certificate.notBefore);
+      failure = null;
+      break;
+    } catch (error) {
+      failure = error;
+    }
+  }
+  if (failure !== null) {
+    throw invalid('config.intermediate_root', `the intermediate ${path} does not chain to a configured root: ${failure instanceof BrokerError ? failure.publicMessage : (failure as Error).message}`);
   }
   return { keyLabel, certificate, signer };
 }

@@ -95,10 +95,15 @@ export class PeerVerifier {
     // verification stays right as time passes.
     const at = new Date(Math.max(leaf.notBefore.getTime(), Math.min(now.getTime(), leaf.notAfter.getTime())));
     let failure: unknown = null;
-    for (const issuer of issuers) {
+    // A renewed root keeps its predecessor's name (cross-certificate.ts): every root of the
+    // issuer's name is tried as well.
+    const paths = issuers.flatMap((issuer) => {
+      const named = trust.roots.filter((candidate) => candidate.subject === issuer.issuer);
+      return named.length === 0 ? [[leaf, issuer]] : named.map((root) => [leaf, issuer, root]);
+    });
+    for (const path of paths) {
       try {
-        const root = trust.roots.find((candidate) => candidate.subject === issuer.issuer);
-        await verifyChain(root === undefined ? [leaf, issuer] : [leaf, issuer, root], trust.roots, at, { purpose: 'clientAuth' });
+        await verifyChain(path, trust.roots, at, { purpose: 'clientAuth' });
         failure = null;
         break;
       } catch (error) {

@@ -7,7 +7,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { silentLogger, type Clock, type Logger, type RandomSource } from '../core/index.js';
 import { issueLeafCertificate, parseSpiffeId, type CheckedCsr } from '../pki/index.js';
-import type { IssuingCa } from './broker-service.js';
+import { chainOf, type IssuingCa } from './broker-service.js';
 import type { ServerIdentity } from './grpc-server.js';
 
 /** What the server certificate names. */
@@ -52,7 +52,7 @@ export async function issueServerIdentity(ca: IssuingCa, spec: ServerIdentitySpe
   return {
     identity: {
       privateKeyPem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
-      certificateChainPem: pem([certificate, ca.intermediate]),
+      certificateChainPem: pem([certificate, ...chainOf(ca)]),
       clientCaPem: pem([...ca.roots, ca.intermediate]),
     },
     serial: certificate.serialNumber.toLowerCase(),

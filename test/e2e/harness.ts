@@ -145,6 +145,15 @@ tokens: { key: token-signing${options.nextKeyPublishFor === undefined ? '' : `, 
 metrics: { listen: "${options.metricsListen ?? '127.0.0.1:0'}" }
 `,
   );
+  return openE2eBroker(dir, options);
+}
+
+/**
+ * Starts a broker on the CA that {@link startE2eBroker} made in `dir` (its `broker.yaml`, as
+ * the test may have edited it): a restart, e.g. with a renewed root's certificates listed.
+ */
+export async function openE2eBroker(dir: string, options: { logger?: Logger; keepDir?: boolean; storePassword?: Secret } = {}): Promise<E2eBroker> {
+  const configPath = join(dir, 'broker.yaml');
   const config = loadConfigFile(configPath, brokerConfigSchema);
   const clock = new ShiftedClock();
   const pin = Secret.from(readFileSync(join(dir, 'online.pin'), 'utf8').trim());

@@ -364,6 +364,11 @@ ${overrides.extra ?? ''}transcript: t.jsonl
       ['an intermediate outliving the root', { rootValidity: '365d', intValidity: '400d' }, [/online\.intermediate\.validity/, /inside its root/]],
       ['RSA 1024', { rootType: 'RSA-1024' }, [/root\.key\.type/, /RSA-1024 is too weak/]],
       ['an existing output file', { rootPath: 'exists.pem' }, [/root\.certificate\.path/, /already exists/]],
+      [
+        'a root renewal without an existing root, with an intermediate, the old label, an existing output',
+        { extra: 'rootRenewal: { key: { label: bad-root-key, type: P-256 }, validity: 30d, certificate: r2.pem, newSignedByOld: exists.pem, oldSignedByNew: r1-by-r2.pem }\n' },
+        [/set root\.key\.create to false/, /rootRenewal\.key\.label/, /online\.intermediate.*run a ceremony with the new root/, /rootRenewal\.newSignedByOld.*already exists/],
+      ],
     ];
     for (const [name, overrides, messages] of cases) {
       it(`${name}: a ConfigError naming the field; HSM untouched; nothing written`, async () => {
