@@ -12,15 +12,8 @@ import { Writable } from 'node:stream';
 import { newKeyAndCsr, unary } from '../../src/agent/index.js';
 import { createLogger } from '../../src/cli/logger.js';
 import { buildCsr } from '../helpers/csr-builder.js';
+import { pemBody } from '../helpers/pem.js';
 import { BLUR, IMPORT, OPERATOR, grpcError, startE2eBroker, type ClientIdentity, type E2eBroker } from './harness.js';
-
-/** The body of a PEM block (its base64 lines), which must never show, in any wrapping. */
-function pemBody(pem: string): string[] {
-  return pem
-    .split('\n')
-    .filter((line) => line.length > 0 && !line.startsWith('-----'))
-    .filter((line) => line.length >= 40);
-}
 
 function fetchText(url: string): Promise<string> {
   return new Promise((resolve, reject) => {

@@ -1,4 +1,5 @@
 /** The file-writing agent on a fake broker: files, modes, the spent join token, the reload hook. */
+import { createPrivateKey } from 'node:crypto';
 import { expect } from 'chai';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -60,7 +61,8 @@ reload: { command: [${JSON.stringify(process.execPath)}, -e, ${JSON.stringify(sc
     const out = join(dir, 'out');
     expect(statSync(join(out, 'key.pem')).mode & 0o777).to.equal(0o600);
     expect(statSync(join(out, 'cert.pem')).mode & 0o777).to.equal(0o644);
-    expect(readFileSync(join(out, 'key.pem'), 'utf8')).to.equal(identity.privateKeyPem()).and.contain('BEGIN PRIVATE KEY');
+    expect(readFileSync(join(out, 'key.pem'), 'utf8')).to.equal(identity.privateKeyPem());
+    expect(createPrivateKey(readFileSync(join(out, 'key.pem'), 'utf8')).asymmetricKeyType, 'a PEM private key (P-256 by default)').to.equal('ec');
     expect(readFileSync(join(out, 'cert.pem'), 'utf8')).to.equal(identity.certificatePem);
     expect(readFileSync(join(out, 'chain.pem'), 'utf8')).to.equal('INTERMEDIATE');
     expect(readFileSync(join(out, 'bundle.pem'), 'utf8')).to.equal('ROOTS-1');

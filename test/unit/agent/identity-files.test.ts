@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { ServiceIdentity, loadIdentityFiles, writeFileAtomically, writeIdentityFiles, type IdentityFilePaths } from '../../../src/agent/index.js';
 import { Secret, silentLogger, type Logger } from '../../../src/core/index.js';
 import { selfSignedPems } from './identity-fixture.js';
+import { containsPemBody, keyMatchesCertificate } from '../../helpers/pem.js';
 
 const SPIFFE_ID = 'spiffe://unit.test/pipeline/blur';
 
@@ -92,7 +93,8 @@ describe('agent/identity-files', () => {
     writeFileSync(files.key, other.privateKeyPem, { mode: 0o600 });
     expect(loadIdentityFiles(files, logger)).to.equal(null);
     expect(warnings.join('\n')).to.contain('not a usable identity');
-    expect(warnings.join('\n')).to.not.contain('PRIVATE KEY');
+    expect(containsPemBody(warnings.join('\n'), other.privateKeyPem)).to.equal(false);
+    expect(warnings.join('\n')).to.not.match(/-----BEGIN [A-Z ]*KEY-----/);
   });
 
   it('a key file readable by others is tightened to 0600, with a warning', async () => {
@@ -130,8 +132,11 @@ describe('agent/identity-files', () => {
     writeFileSync(passFile, `${password}\n`, { mode: 0o600 });
     const info = spawnSync('openssl', ['pkcs12', '-in', files.pkcs12!.path, '-nodes', '-passin', `file:${passFile}`], { encoding: 'utf8' });
     expect(info.status, info.stderr).to.equal(0);
-    expect(info.stdout).to.contain('BEGIN PRIVATE KEY').and.contain('BEGIN CERTIFICATE');
+    expect(info.stdout).to.contain('BEGIN CERTIFICATE');
     expect(info.stdout).to.contain(SPIFFE_ID);
+    const keyOnly = spawnSync('openssl', ['pkcs12', '-in', files.pkcs12!.path, '-nodes', '-nocerts', '-passin', `file:${passFile}`], { encoding: 'utf8' });
+    expect(keyOnly.status, keyOnly.stderr).to.equal(0);
+    expect(keyMatchesCertificate(keyOnly.stdout, identity.certificatePem), 'the bundle holds the key of the certificate').to.equal(true);
     const wrong = spawnSync('openssl', ['pkcs12', '-in', files.pkcs12!.path, '-nodes', '-passin', 'pass:wrong'], { encoding: 'utf8' });
     expect(wrong.status).to.not.equal(0);
   });

@@ -1,5 +1,5 @@
 /** Real PEM identities for file tests: a self-signed P-256 leaf with a SPIFFE ID, made in memory. */
-import { webcrypto } from 'node:crypto';
+import { KeyObject, webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import type { IdentityPems } from '../../../src/agent/index.js';
 
@@ -18,8 +18,7 @@ export async function selfSignedPems(options: { spiffeId: string; notBefore: Dat
     },
     webcrypto,
   );
-  const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey));
-  const privateKeyPem = `-----BEGIN PRIVATE KEY-----\n${pkcs8.toString('base64').replace(/(.{64})/g, '$1\n').trim()}\n-----END PRIVATE KEY-----\n`;
+  const privateKeyPem = KeyObject.from(keys.privateKey).export({ format: 'pem', type: 'pkcs8' }).toString();
   const pem = `${certificate.toString('pem')}\n`;
   return { privateKeyPem, certificatePem: pem, chainPem: pem, trustBundlePem: pem };
 }
