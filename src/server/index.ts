@@ -12,3 +12,4 @@ export * from './server-identity.js';
 export * from './rate-limiter.js';
 export * from './open-store.js';
 export * from './revocation-poller.js';
+export { rotationProgress, type RotationProgress } from './rotation-service.js';

@@ -349,30 +349,51 @@ function literalPrefix(pattern: SpiffePattern): string {
   return literal.length === 0 ? base : `${base}${literal.join('/')}/`;
 }
 
-function status(rotation: RotationRecord, targets: readonly RotationTargetRecord[], now: Date, requestId: string): RotationStatusReply {
+/** A rotation's progress at `now`: counts by state and the MTTR of each rotated target. */
+export interface RotationProgress {
+  readonly targeted: number;
+  readonly connected: number;
+  readonly rotated: number;
+  /** Pending and not yet expired. */
+  readonly pending: number;
+  readonly revoked: number;
+  /** Pending, but the old certificate expired unrenewed. */
+  readonly expired: number;
+  /** Request → new certificate of each rotated target, ms, ascending. */
+  readonly mttrMs: readonly number[];
+}
+
+/** The progress of a rotation at `now`: GetRotation and `credbroker report` both count with this. */
+export function rotationProgress(rotation: RotationRecord, targets: readonly RotationTargetRecord[], now: Date): RotationProgress {
   const count = (predicate: (target: RotationTargetRecord) => boolean): number => targets.filter(predicate).length;
-  const mttr = targets
-    .filter((t) => t.status === 'rotated' && t.finishedAt !== null)
-    .map((t) => Math.max(0, (t.finishedAt?.getTime() ?? 0) - rotation.requestedAt.getTime()))
-    .sort((a, b) => a - b);
   const expired = count((t) => t.status === 'pending' && t.notAfter.getTime() < now.getTime());
-  const pending = count((t) => t.status === 'pending') - expired;
+  return {
+    targeted: targets.length,
+    connected: count((t) => t.connected),
+    rotated: count((t) => t.status === 'rotated'),
+    pending: count((t) => t.status === 'pending') - expired,
+    revoked: count((t) => t.status === 'revoked'),
+    expired,
+    mttrMs: targets
+      .filter((t) => t.status === 'rotated' && t.finishedAt !== null)
+      .map((t) => Math.max(0, (t.finishedAt?.getTime() ?? 0) - rotation.requestedAt.getTime()))
+      .sort((x, y) => x - y),
+  };
+}
+
+function status(rotation: RotationRecord, targets: readonly RotationTargetRecord[], now: Date, requestId: string): RotationStatusReply {
+  const { mttrMs: mttr, ...counts } = rotationProgress(rotation, targets, now);
   return {
     rotationId: rotation.id,
     selector: rotation.selector,
     reason: rotation.reason,
     requestedBy: rotation.requestedBy,
     requestedAtUnixMs: rotation.requestedAt.getTime(),
-    targeted: targets.length,
-    connected: count((t) => t.connected),
-    rotated: count((t) => t.status === 'rotated'),
-    pending,
-    revoked: count((t) => t.status === 'revoked'),
-    expired,
+    ...counts,
     mttrP50Ms: percentile(mttr, 0.5),
     mttrP99Ms: percentile(mttr, 0.99),
     mttrMaxMs: mttr.at(-1) ?? 0,
-    complete: pending === 0,
+    complete: counts.pending === 0,
     requestId,
   };
 }

@@ -18,6 +18,7 @@
 import { DEFAULT_RENEWAL_TIMING, renewAtMs } from '../../agent/index.js';
 import { MINUTE_MS, SECOND_MS } from '../../core/index.js';
 import type { AuditVerification } from '../../audit/index.js';
+import { rotationProgress } from '../../server/index.js';
 import type { Policy } from '../../policy/index.js';
 import type { AuditEntry, CertificateProfileName, CertificateRecord, RotationRecord, RotationTargetRecord } from '../../store/index.js';
 import {
@@ -312,7 +313,7 @@ export class ReportBuilder {
   #rotationMttr(now: Date): MetricsReport['rotationMttr'] {
     const rotations = [...this.#rotations].sort((a, b) => a.rotation.requestedAt.getTime() - b.rotation.requestedAt.getTime() || a.rotation.id.localeCompare(b.rotation.id));
     const summaries = rotations.map(({ rotation, targets }) => rotationSummary(rotation, targets, now));
-    const allMttr = rotations.flatMap(({ rotation, targets }) => mttrValues(rotation, targets));
+    const allMttr = rotations.flatMap(({ rotation, targets }) => rotationProgress(rotation, targets, now).mttrMs);
     const sum = (field: 'targeted' | 'connected' | 'rotated' | 'pending' | 'expired' | 'revoked'): number => summaries.reduce((total, s) => total + s[field], 0);
     const ages = summaries.map((s) => s.oldestPendingAgeMs).filter((age): age is number => age !== null);
     return {
@@ -449,32 +450,18 @@ export class ReportBuilder {
   }
 }
 
-/** MTTR of each rotated target: its new certificate's issue time − the request. */
-function mttrValues(rotation: RotationRecord, targets: readonly RotationTargetRecord[]): number[] {
-  return targets
-    .filter((target) => target.status === 'rotated' && target.finishedAt !== null)
-    .map((target) => Math.max(0, (target.finishedAt?.getTime() ?? 0) - rotation.requestedAt.getTime()));
-}
-
 /** A rotation's counts and MTTR at `now`, as GetRotation reports them. */
 function rotationSummary(rotation: RotationRecord, targets: readonly RotationTargetRecord[], now: Date): RotationSummary {
-  const count = (predicate: (target: RotationTargetRecord) => boolean): number => targets.filter(predicate).length;
-  const expired = count((t) => t.status === 'pending' && t.notAfter.getTime() < now.getTime());
-  const pending = count((t) => t.status === 'pending') - expired;
+  const { mttrMs, ...counts } = rotationProgress(rotation, targets, now);
   return {
     rotationId: rotation.id,
     selector: rotation.selector,
     reason: rotation.reason,
     requestedBy: rotation.requestedBy,
     requestedAt: rotation.requestedAt.toISOString(),
-    targeted: targets.length,
-    connected: count((t) => t.connected),
-    rotated: count((t) => t.status === 'rotated'),
-    pending,
-    expired,
-    revoked: count((t) => t.status === 'revoked'),
-    mttrMs: distributionOf(mttrValues(rotation, targets)),
-    oldestPendingAgeMs: pending === 0 ? null : Math.max(0, now.getTime() - rotation.requestedAt.getTime()),
-    complete: pending === 0,
+    ...counts,
+    mttrMs: distributionOf(mttrMs),
+    oldestPendingAgeMs: counts.pending === 0 ? null : Math.max(0, now.getTime() - rotation.requestedAt.getTime()),
+    complete: counts.pending === 0,
   };
 }
