@@ -42,7 +42,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { BrokerError, silentLogger, systemClock, toBrokerError, type Clock, type Logger, type Secret } from '../core/index.js';
-import type { AuditCheckpoint, AuditEntry, AuditOutcome } from './audit-records.js';
+import type { AuditCheckpoint, AuditEntry } from './audit-records.js';
 import { decodePageToken, effectivePageSize, encodePageToken, filterFingerprint } from './pagination.js';
 import { isConnectionError, mapPostgresError, type PostgresErrorContext } from './postgres-errors.js';
 import { POSTGRES_MIGRATIONS, type PostgresMigration } from './postgres-migrations.js';
@@ -65,17 +65,37 @@ import {
 import type {
   AuditFilter,
   CertificateFilter,
-  CertificateProfileName,
   CertificateRecord,
   JoinTokenRecord,
   Page,
   RotationRecord,
   RotationTargetRecord,
-  RotationTargetStatus,
   Store,
   StoreTransaction,
   StoredRevocationReason,
 } from './store.js';
+import {
+  AUDIT_COLUMNS,
+  CERTIFICATE_COLUMNS,
+  CHECKPOINT_COLUMNS,
+  JOIN_TOKEN_COLUMNS,
+  ROTATION_COLUMNS,
+  ROTATION_TARGET_COLUMNS,
+  auditEntryFromRow,
+  certificateFromRow,
+  checkpointFromRow,
+  filterError,
+  filterTime,
+  joinTokenFromRow,
+  rotationFromRow,
+  rotationTargetFromRow,
+  type AuditCheckpointRow,
+  type AuditEntryRow,
+  type CertificateRow,
+  type JoinTokenRow,
+  type RotationRow,
+  type RotationTargetRow,
+} from './store-rows.js';
 
 /** Default connections per broker (one runs the batches; the rest serve audit snapshots and reconnects). */
 export const DEFAULT_POSTGRES_POOL_SIZE = 4;
@@ -149,75 +169,6 @@ export interface PostgresAuditSnapshot {
   readonly entries: readonly AuditEntry[];
 }
 
-interface CertificateRow {
-  serial: string;
-  spiffe_id: string;
-  profile: string;
-  not_before: string;
-  not_after: string;
-  issued_at: string;
-  sha256: string;
-  spki_sha256: string;
-  issuer_serial: string;
-  renewed_from: string | null;
-  der: Buffer;
-  revoked_at: string | null;
-  revocation_reason: string | null;
-}
-
-interface RotationRow {
-  id: string;
-  selector: string;
-  reason: string;
-  requested_by: string;
-  requested_at: string;
-}
-
-interface RotationTargetRow {
-  rotation_id: string;
-  serial: string;
-  spiffe_id: string;
-  not_after: string;
-  connected: boolean;
-  status: string;
-  new_serial: string | null;
-  finished_at: string | null;
-}
-
-interface JoinTokenRow {
-  id: string;
-  hash: string;
-  spiffe_id: string;
-  created_by: string;
-  created_at: string;
-  expires_at: string;
-  used_at: string | null;
-  used_for_serial: string | null;
-}
-
-interface AuditEntryRow {
-  seq: string;
-  time: string;
-  request_id: string;
-  actor: string;
-  action: string;
-  outcome: string;
-  subject: string;
-  reason: string;
-  details: string;
-  prev_hash: string;
-  hash: string;
-}
-
-interface AuditCheckpointRow {
-  seq: string;
-  hash: string;
-  time: string;
-  algorithm: string;
-  key_spki_sha256: string;
-  signature: string;
-}
-
 /** A transaction waiting for its batch. */
 interface Pending {
   readonly work: (tx: StoreTransaction) => Promise<unknown>;
@@ -227,13 +178,6 @@ interface Pending {
 
 type Query = <R extends object>(text: string, values?: readonly unknown[]) => Promise<pg.QueryResult<R>>;
 
-const CERTIFICATE_COLUMNS =
-  'serial, spiffe_id, profile, not_before, not_after, issued_at, sha256, spki_sha256, issuer_serial, renewed_from, der, revoked_at, revocation_reason';
-const ROTATION_COLUMNS = 'id, selector, reason, requested_by, requested_at';
-const ROTATION_TARGET_COLUMNS = 'rotation_id, serial, spiffe_id, not_after, connected, status, new_serial, finished_at';
-const JOIN_TOKEN_COLUMNS = 'id, hash, spiffe_id, created_by, created_at, expires_at, used_at, used_for_serial';
-const AUDIT_COLUMNS = 'seq, time, request_id, actor, action, outcome, subject, reason, details, prev_hash, hash';
-const CHECKPOINT_COLUMNS = 'seq, hash, time, algorithm, key_spki_sha256, signature';
 
 /** A {@link Store} in a PostgreSQL database that several brokers share. */
 export class PostgresStore implements Store {
@@ -937,100 +881,4 @@ class PostgresTransaction implements StoreTransaction {
       throw mapPostgresError(error, context);
     }
   }
-}
-
-function filterError(what: string): BrokerError {
-  return new BrokerError('invalid', { code: 'store.filter', publicMessage: `invalid filter: ${what}` });
-}
-
-function filterTime(date: Date, field: string): number {
-  const ms = date instanceof Date ? date.getTime() : Number.NaN;
-  if (!Number.isSafeInteger(ms)) throw filterError(`${field} is not a valid time`);
-  return ms;
-}
-
-/** A bigint column (pg gives int8 as text) as a Date. */
-const dateOf = (ms: string): Date => new Date(Number(ms));
-
-function certificateFromRow(row: CertificateRow): CertificateRecord {
-  return Object.freeze({
-    serial: row.serial,
-    spiffeId: row.spiffe_id,
-    profile: row.profile as CertificateProfileName,
-    notBefore: dateOf(row.not_before),
-    notAfter: dateOf(row.not_after),
-    issuedAt: dateOf(row.issued_at),
-    sha256: row.sha256,
-    spkiSha256: row.spki_sha256,
-    issuerSerial: row.issuer_serial,
-    renewedFrom: row.renewed_from,
-    der: new Uint8Array(row.der),
-    revokedAt: row.revoked_at === null ? null : dateOf(row.revoked_at),
-    revocationReason: row.revocation_reason as StoredRevocationReason | null,
-  });
-}
-
-function rotationFromRow(row: RotationRow): RotationRecord {
-  return Object.freeze({
-    id: row.id,
-    selector: row.selector,
-    reason: row.reason as StoredRevocationReason,
-    requestedBy: row.requested_by,
-    requestedAt: dateOf(row.requested_at),
-  });
-}
-
-function rotationTargetFromRow(row: RotationTargetRow): RotationTargetRecord {
-  return Object.freeze({
-    rotationId: row.rotation_id,
-    serial: row.serial,
-    spiffeId: row.spiffe_id,
-    notAfter: dateOf(row.not_after),
-    connected: row.connected,
-    status: row.status as RotationTargetStatus,
-    newSerial: row.new_serial,
-    finishedAt: row.finished_at === null ? null : dateOf(row.finished_at),
-  });
-}
-
-function joinTokenFromRow(row: JoinTokenRow): JoinTokenRecord {
-  return Object.freeze({
-    id: row.id,
-    hash: row.hash,
-    spiffeId: row.spiffe_id,
-    createdBy: row.created_by,
-    createdAt: dateOf(row.created_at),
-    expiresAt: dateOf(row.expires_at),
-    usedAt: row.used_at === null ? null : dateOf(row.used_at),
-    usedForSerial: row.used_for_serial,
-  });
-}
-
-function auditEntryFromRow(row: AuditEntryRow): AuditEntry {
-  const details = JSON.parse(row.details) as Record<string, AuditEntry['details'][string]>;
-  for (const value of Object.values(details)) if (Array.isArray(value)) Object.freeze(value);
-  return Object.freeze({
-    seq: Number(row.seq),
-    time: dateOf(row.time),
-    requestId: row.request_id,
-    actor: row.actor,
-    action: row.action,
-    outcome: row.outcome as AuditOutcome,
-    subject: row.subject,
-    reason: row.reason,
-    details: Object.freeze(details),
-    prevHash: row.prev_hash,
-    hash: row.hash,
-  });
-}
-
-function checkpointFromRow(row: AuditCheckpointRow): AuditCheckpoint {
-  return Object.freeze({
-    seq: Number(row.seq),
-    hash: row.hash,
-    time: dateOf(row.time),
-    algorithm: row.algorithm,
-    keySpkiSha256: row.key_spki_sha256,
-    signature: row.signature,
-  });
 }

@@ -36,7 +36,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { closeSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { BrokerError, systemClock, toBrokerError, type Clock } from '../core/index.js';
-import type { AuditCheckpoint, AuditEntry, AuditOutcome } from './audit-records.js';
+import type { AuditCheckpoint, AuditEntry } from './audit-records.js';
 import { AsyncMutex, type Release } from './async-mutex.js';
 import { decodePageToken, effectivePageSize, encodePageToken, filterFingerprint } from './pagination.js';
 import {
@@ -60,17 +60,37 @@ import { SQLITE_APPLICATION_ID, SQLITE_MIGRATIONS, type SqliteMigration } from '
 import type {
   AuditFilter,
   CertificateFilter,
-  CertificateProfileName,
   CertificateRecord,
   JoinTokenRecord,
   Page,
   RotationRecord,
   RotationTargetRecord,
-  RotationTargetStatus,
   Store,
   StoreTransaction,
   StoredRevocationReason,
 } from './store.js';
+import {
+  AUDIT_COLUMNS,
+  CERTIFICATE_COLUMNS,
+  CHECKPOINT_COLUMNS,
+  JOIN_TOKEN_COLUMNS,
+  ROTATION_COLUMNS,
+  ROTATION_TARGET_COLUMNS,
+  auditEntryFromRow,
+  certificateFromRow,
+  checkpointFromRow,
+  filterError,
+  filterTime,
+  joinTokenFromRow,
+  rotationFromRow,
+  rotationTargetFromRow,
+  type AuditCheckpointRow,
+  type AuditEntryRow,
+  type CertificateRow,
+  type JoinTokenRow,
+  type RotationRow,
+  type RotationTargetRow,
+} from './store-rows.js';
 
 /** `synchronous` setting of the WAL: see the module comment. */
 export type SqliteDurability = 'normal' | 'full';
@@ -121,75 +141,6 @@ export interface SqliteSettings {
   readonly busyTimeoutMs: number;
 }
 
-interface CertificateRow {
-  serial: string;
-  spiffe_id: string;
-  profile: string;
-  not_before: number;
-  not_after: number;
-  issued_at: number;
-  sha256: string;
-  spki_sha256: string;
-  issuer_serial: string;
-  renewed_from: string | null;
-  der: Buffer;
-  revoked_at: number | null;
-  revocation_reason: string | null;
-}
-
-interface RotationRow {
-  id: string;
-  selector: string;
-  reason: string;
-  requested_by: string;
-  requested_at: number;
-}
-
-interface RotationTargetRow {
-  rotation_id: string;
-  serial: string;
-  spiffe_id: string;
-  not_after: number;
-  connected: number;
-  status: string;
-  new_serial: string | null;
-  finished_at: number | null;
-}
-
-interface JoinTokenRow {
-  id: string;
-  hash: string;
-  spiffe_id: string;
-  created_by: string;
-  created_at: number;
-  expires_at: number;
-  used_at: number | null;
-  used_for_serial: string | null;
-}
-
-interface AuditEntryRow {
-  seq: number;
-  time: number;
-  request_id: string;
-  actor: string;
-  action: string;
-  outcome: string;
-  subject: string;
-  reason: string;
-  details: string;
-  prev_hash: string;
-  hash: string;
-}
-
-interface AuditCheckpointRow {
-  seq: number;
-  hash: string;
-  time: number;
-  algorithm: string;
-  key_spki_sha256: string;
-  signature: string;
-}
-
 type Statement = Database.Statement;
 
 /** A transaction waiting for its batch. */
@@ -202,13 +153,6 @@ interface Pending {
 /** Most transactions committed together: bounds the wait of the first one in a batch. */
 const MAX_BATCH = 64;
 
-const CERTIFICATE_COLUMNS =
-  'serial, spiffe_id, profile, not_before, not_after, issued_at, sha256, spki_sha256, issuer_serial, renewed_from, der, revoked_at, revocation_reason';
-const ROTATION_COLUMNS = 'id, selector, reason, requested_by, requested_at';
-const ROTATION_TARGET_COLUMNS = 'rotation_id, serial, spiffe_id, not_after, connected, status, new_serial, finished_at';
-const JOIN_TOKEN_COLUMNS = 'id, hash, spiffe_id, created_by, created_at, expires_at, used_at, used_for_serial';
-const AUDIT_COLUMNS = 'seq, time, request_id, actor, action, outcome, subject, reason, details, prev_hash, hash';
-const CHECKPOINT_COLUMNS = 'seq, hash, time, algorithm, key_spki_sha256, signature';
 
 /** A {@link Store} in one SQLite file. */
 export class SqliteStore implements Store {
@@ -987,97 +931,4 @@ class SqliteTransaction implements StoreTransaction {
       return Promise.reject(mapSqliteError(error, context));
     }
   }
-}
-
-function filterError(what: string): BrokerError {
-  return new BrokerError('invalid', { code: 'store.filter', publicMessage: `invalid filter: ${what}` });
-}
-
-function filterTime(date: Date, field: string): number {
-  const ms = date instanceof Date ? date.getTime() : Number.NaN;
-  if (!Number.isSafeInteger(ms)) throw filterError(`${field} is not a valid time`);
-  return ms;
-}
-
-function certificateFromRow(row: CertificateRow): CertificateRecord {
-  return Object.freeze({
-    serial: row.serial,
-    spiffeId: row.spiffe_id,
-    profile: row.profile as CertificateProfileName,
-    notBefore: new Date(row.not_before),
-    notAfter: new Date(row.not_after),
-    issuedAt: new Date(row.issued_at),
-    sha256: row.sha256,
-    spkiSha256: row.spki_sha256,
-    issuerSerial: row.issuer_serial,
-    renewedFrom: row.renewed_from,
-    der: new Uint8Array(row.der),
-    revokedAt: row.revoked_at === null ? null : new Date(row.revoked_at),
-    revocationReason: row.revocation_reason as StoredRevocationReason | null,
-  });
-}
-
-function rotationFromRow(row: RotationRow): RotationRecord {
-  return Object.freeze({
-    id: row.id,
-    selector: row.selector,
-    reason: row.reason as StoredRevocationReason,
-    requestedBy: row.requested_by,
-    requestedAt: new Date(row.requested_at),
-  });
-}
-
-function rotationTargetFromRow(row: RotationTargetRow): RotationTargetRecord {
-  return Object.freeze({
-    rotationId: row.rotation_id,
-    serial: row.serial,
-    spiffeId: row.spiffe_id,
-    notAfter: new Date(row.not_after),
-    connected: row.connected === 1,
-    status: row.status as RotationTargetStatus,
-    newSerial: row.new_serial,
-    finishedAt: row.finished_at === null ? null : new Date(row.finished_at),
-  });
-}
-
-function joinTokenFromRow(row: JoinTokenRow): JoinTokenRecord {
-  return Object.freeze({
-    id: row.id,
-    hash: row.hash,
-    spiffeId: row.spiffe_id,
-    createdBy: row.created_by,
-    createdAt: new Date(row.created_at),
-    expiresAt: new Date(row.expires_at),
-    usedAt: row.used_at === null ? null : new Date(row.used_at),
-    usedForSerial: row.used_for_serial,
-  });
-}
-
-function auditEntryFromRow(row: AuditEntryRow): AuditEntry {
-  const details = JSON.parse(row.details) as Record<string, AuditEntry['details'][string]>;
-  for (const value of Object.values(details)) if (Array.isArray(value)) Object.freeze(value);
-  return Object.freeze({
-    seq: row.seq,
-    time: new Date(row.time),
-    requestId: row.request_id,
-    actor: row.actor,
-    action: row.action,
-    outcome: row.outcome as AuditOutcome,
-    subject: row.subject,
-    reason: row.reason,
-    details: Object.freeze(details),
-    prevHash: row.prev_hash,
-    hash: row.hash,
-  });
-}
-
-function checkpointFromRow(row: AuditCheckpointRow): AuditCheckpoint {
-  return Object.freeze({
-    seq: row.seq,
-    hash: row.hash,
-    time: new Date(row.time),
-    algorithm: row.algorithm,
-    keySpkiSha256: row.key_spki_sha256,
-    signature: row.signature,
-  });
 }
